@@ -1,0 +1,1 @@
+"""orderflow's configuration: settings, Celery configuration and logging setup."""

@@ -1,0 +1,40 @@
+"""The Celery configuration, derived from Settings (read by `worker.celery`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.settings import Settings
+from worker.constants import QUEUE, TIMER_QUEUE
+
+__all__ = ["celery_config"]
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Tasks are acked on receipt: a lost message is recovered by its durable timer's lease
+    (seconds), not by the broker's visibility_timeout (an hour), and never runs twice by design."""
+    return {
+        "broker_url": settings.broker,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {"visibility_timeout": 3600, "socket_timeout": 5},
+        "task_default_queue": QUEUE,
+        "task_routes": {"orderflow.sweep_timers": {"queue": TIMER_QUEUE}},
+        "task_ignore_result": True,
+        "task_acks_late": False,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_prefetch_multiplier": 4,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "beat_scheduler": "celery.beat:Scheduler",
+        "beat_schedule": {
+            "sweep-timers": {
+                "task": "orderflow.sweep_timers",
+                "schedule": settings.sweep_interval_s,
+                "options": {"queue": TIMER_QUEUE, "expires": max(2.0, settings.sweep_interval_s * 4)},
+            }
+        },
+        "timezone": "UTC",
+    }

@@ -1,0 +1,260 @@
+"""The HTTP API (interface.md): producers submit and look up orders; K-Series delivers webhooks.
+
+Handlers authenticate, parse, call one function and answer; the lifecycle lives elsewhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from pydantic import ValidationError
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from config.settings import Settings
+from worker.engine import parse_notification, utcnow
+from worker.errors import InvalidSubmission, ReferenceConflict, StoreUnavailable
+from worker.order import Order
+from worker.producer import Enqueue, Producer, field_errors
+from worker.store import OrderStore
+
+__all__ = ["create_app", "order_view"]
+
+log = structlog.get_logger(__name__)
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """An order as `GET /orders/{bl}/{ref}` shows it: amounts as strings, no personal data."""
+    return {
+        "businessLocationId": order.business_location_id,
+        "thirdPartyReference": order.reference,
+        "type": order.submission.type,
+        "status": str(order.status),
+        "accountIdentifier": order.account_identifier,
+        "totalAmount": None if order.total is None else str(order.total),
+        "outstandingAmount": None if order.outstanding is None else str(order.outstanding),
+        "failureReason": order.failure_reason,
+        "confirmDeadline": order.confirm_deadline.isoformat() if order.confirm_deadline else None,
+        "payments": [
+            {"thirdPartyPaymentReference": p.reference, "amount": str(p.amount), "status": str(p.status), "attempt": p.attempt}
+            for p in order.payments
+        ],
+        "replayOf": order.replay_of,
+        "replayedAs": order.replayed_as,
+        "history": [
+            {"at": h.at.isoformat(), "status": str(h.status), "event": h.event, "detail": h.detail} for h in order.history
+        ],
+    }
+
+
+def _error(status: int, detail: Any, **headers: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
+
+
+class _BodyLimit(BaseHTTPMiddleware):
+    """413 before reading more than the limit (Content-Length, then the bytes themselves)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        super().__init__(app)
+        self._limit = limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self._limit:
+            return _error(413, f"body larger than {self._limit} bytes")
+        return await call_next(request)
+
+
+def _metrics(store: OrderStore) -> tuple[CollectorRegistry, Counter]:
+    registry = CollectorRegistry()
+    webhooks = Counter("orderflow_webhooks_received", "Webhook receipts by outcome", ["outcome"], registry=registry)
+    orders = Gauge("orderflow_orders", "Orders by status", ["status"], registry=registry)
+    lag = Gauge("orderflow_timer_lag_seconds", "How overdue the oldest due timer is", registry=registry)
+    pending = Gauge("orderflow_timers_pending", "Durable timers waiting", registry=registry)
+
+    def refresh() -> None:
+        try:
+            for status, count in store.count_by_status().items():
+                orders.labels(status=str(status)).set(count)
+            lag.set(store.timer_lateness_ms(utcnow()) / 1000)
+            pending.set(store.pending_timers())
+        except StoreUnavailable:
+            pass
+
+    registry.refresh = refresh  # type: ignore[attr-defined]
+    return registry, webhooks
+
+
+def create_app(
+    *,
+    settings: Settings,
+    store: OrderStore,
+    enqueue: Enqueue,
+    enqueue_notification: Enqueue | Any,
+    broker_ping: Any = None,
+) -> FastAPI:
+    """The ASGI app. `enqueue(bl, ref)` and `enqueue_notification(id)` hand work to Celery."""
+    app = FastAPI(title="orderflow", version="0.1.0")
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    producer = Producer(store=store, settings=settings, enqueue=enqueue)
+    registry, webhook_counter = _metrics(store)
+    api_token = settings.api_token.get_secret_value() if settings.api_token else None
+    if api_token is None:
+        log.warning("api.unauthenticated", hint="set ORDERFLOW_API_TOKEN outside local runs")
+
+    def authorised(request: Request) -> bool:
+        if api_token is None:
+            return True
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {api_token}".encode())
+
+    async def json_body(request: Request) -> Any:
+        raw = await request.body()
+        if len(raw) > settings.max_body_bytes:
+            raise _TooLarge
+        return json.loads(raw, parse_float=Decimal)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return _error(503, "state store unavailable; retry later", **{"Retry-After": "5"})
+
+    @app.post("/orders", status_code=202)
+    async def post_order(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+        try:
+            body = await json_body(request)
+        except _TooLarge:
+            return _error(413, f"body larger than {settings.max_body_bytes} bytes")
+        except ValueError:
+            return _error(422, [{"field": "body", "message": "not valid JSON"}])
+        try:
+            receipt = producer.submit(body)
+        except InvalidSubmission as exc:
+            return _error(422, exc.errors)
+        except ReferenceConflict as exc:
+            return _error(409, str(exc))
+        return JSONResponse(receipt.model_dump(mode="json", exclude={"created"}), status_code=202)
+
+    @app.get("/orders/{business_location_id}/{reference}")
+    async def get_order(business_location_id: int, reference: str, request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+        order = store.get(business_location_id, reference)
+        if order is None:
+            return _error(404, f"no order {business_location_id}/{reference}")
+        return JSONResponse(order_view(order))
+
+    @app.post("/webhooks/kseries")
+    async def webhook(request: Request) -> Response:
+        if not _webhook_authorised(settings, request):
+            webhook_counter.labels(outcome="unauthorised").inc()
+            return _error(401, "wrong or missing credentials", **{"WWW-Authenticate": 'Basic realm="orderflow"'})
+        try:
+            payload = await json_body(request)
+        except _TooLarge:
+            return _error(413, "body too large")
+        except ValueError:
+            webhook_counter.labels(outcome="malformed").inc()
+            return _error(400, "not valid JSON")
+        try:
+            parse_notification(payload)
+        except ValidationError as exc:
+            webhook_counter.labels(outcome="invalid").inc()
+            return _error(422, field_errors(exc, drop_tag=False))
+        note_id = store.record_notification(payload, utcnow())
+        webhook_counter.labels(outcome="recorded").inc()
+        try:
+            enqueue_notification(note_id)
+        except Exception as exc:  # recorded with a leased timer: the sweeper sends it
+            log.warning("webhook.enqueue_deferred", error=type(exc).__name__)
+        return JSONResponse({"status": "ok", "id": note_id})
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        problems = {}
+        try:
+            store.ping()
+        except StoreUnavailable as exc:
+            problems["redis"] = str(exc)
+        if broker_ping is not None:
+            try:
+                broker_ping()
+            except Exception as exc:
+                problems["broker"] = f"{type(exc).__name__}: {exc}"
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        registry.refresh()  # type: ignore[attr-defined]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _webhook_authorised(settings: Settings, request: Request) -> bool:
+    if not settings.webhook_username or settings.webhook_password is None:
+        return True
+    import base64
+
+    expected = f"{settings.webhook_username}:{settings.webhook_password.get_secret_value()}"
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return False
+    return hmac.compare_digest(given, expected.encode())
+
+
+def build_app() -> FastAPI:
+    """The production wiring (uvicorn factory): Celery enqueues, settings from the environment."""
+    from config.logging import configure_logging
+    from config.settings import get_settings
+    from worker.runtime import Runtime
+
+    configure_logging()
+    settings = get_settings()
+    runtime = Runtime(settings)
+
+    def enqueue(bl: int, ref: str) -> None:
+        from tasks.orders import advance
+
+        advance.apply_async((bl, ref), retry=False)
+
+    def enqueue_notification(note_id: str) -> None:
+        from tasks.orders import apply_notification
+
+        apply_notification.apply_async((note_id,), retry=False)
+
+    def broker_ping() -> None:
+        from worker.celery import app as celery_app
+
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+
+    return create_app(
+        settings=settings,
+        store=runtime.store,
+        enqueue=enqueue,
+        enqueue_notification=enqueue_notification,
+        broker_ping=broker_ping,
+    )

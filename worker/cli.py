@@ -1,0 +1,230 @@
+"""The `orderflow` command (interface.md, 'Commands')."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from config.logging import configure_logging
+from config.settings import get_settings
+
+__all__ = ["main"]
+
+
+def _celery(argv: list[str]) -> None:
+    from worker.celery import app
+
+    app.start(argv)
+
+
+@click.group()
+def main() -> None:
+    """orderflow: orders from producers onto Lightspeed K-Series POS, confirmed and settled."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def api(host: str, port: int) -> None:
+    """Serve the HTTP API (producers, webhooks, health, metrics)."""
+    import uvicorn
+
+    settings = get_settings()
+    if settings.api_token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise click.ClickException("refusing to serve beyond loopback without ORDERFLOW_API_TOKEN")
+    uvicorn.run("worker.api:build_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """A Celery worker for all orderflow queues (extra options go to `celery worker`)."""
+    defaults = ["--pool", "threads", "--concurrency", "8"] if "--pool" not in ctx.args and "-P" not in ctx.args else []
+    _celery(["worker", "-Q", "orderflow,orderflow.timers", "--loglevel", "INFO", *defaults, *ctx.args])
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def beat(ctx: click.Context) -> None:
+    """The scheduler that sweeps durable timers twice a second."""
+    _celery(["beat", "--loglevel", "WARNING", *ctx.args])
+
+
+@main.group()
+def webhook() -> None:
+    """Register where K-Series sends ORDER and PAYMENT notifications."""
+
+
+@webhook.command("register")
+def webhook_register() -> None:
+    """Create or update ORDERFLOW_WEBHOOK_URL for ORDERFLOW_ENDPOINT_ID (provideAccount on)."""
+    from worker.webhooks import register
+
+    settings = get_settings()
+    click.echo(f"{register(settings)}: {settings.endpoint_id} -> {settings.webhook_url}")
+
+
+@webhook.command("show")
+def webhook_show() -> None:
+    from worker.webhooks import show
+
+    found = show(get_settings())
+    click.echo(json.dumps(found, indent=2) if found else "not registered")
+
+
+@webhook.command("delete")
+def webhook_delete() -> None:
+    from worker.webhooks import delete
+
+    click.echo("deleted" if delete(get_settings()) else "not registered")
+
+
+@main.command()
+@click.argument("file", type=click.File("rb"))
+def submit(file: Any) -> None:
+    """Submit one order submission (the body of POST /orders) from FILE (- for stdin)."""
+    from worker.errors import InvalidSubmission, ReferenceConflict
+    from worker.producer import submit as produce
+
+    try:
+        body = json.loads(file.read(), parse_float=Decimal)
+        receipt = produce(body)
+    except ValueError as exc:
+        raise click.ClickException(f"not valid JSON: {exc}") from exc
+    except InvalidSubmission as exc:
+        for error in exc.errors:
+            click.echo(f"  {error['field']}: {error['message']}", err=True)
+        raise click.ClickException("invalid submission; nothing was enqueued") from exc
+    except ReferenceConflict as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(receipt.model_dump_json(exclude={"created"}))
+
+
+@main.command()
+@click.argument("business_location_id", type=int)
+@click.argument("reference")
+def status(business_location_id: int, reference: str) -> None:
+    """Print an order's status and history."""
+    from worker.api import order_view
+    from worker.runtime import Runtime
+
+    order = Runtime(get_settings()).store.get(business_location_id, reference)
+    if order is None:
+        raise click.ClickException(f"no order {business_location_id}/{reference}")
+    view = order_view(order)
+    click.echo(f"{reference} @ {business_location_id}: {view['status']}")
+    for key in ("accountIdentifier", "outstandingAmount", "failureReason"):
+        if view[key] is not None:
+            click.echo(f"  {key}: {view[key]}")
+    for p in view["payments"]:
+        click.echo(f"  payment {p['thirdPartyPaymentReference']} {p['amount']} {p['status']}")
+    for h in view["history"]:
+        click.echo(f"  {h['at']}  {h['status']:<16} {h['event']:<28} {h['detail']}")
+
+
+@main.command()
+@click.option("--status", "wanted", default="needs_attention", show_default=True)
+def orders(wanted: str) -> None:
+    """List orders in one status (what a person must look at)."""
+    from worker.order import Status
+    from worker.runtime import Runtime
+
+    store = Runtime(get_settings()).store
+    for bl, ref in store.keys_with_status(Status(wanted)):
+        order = store.get(bl, ref)
+        if order:
+            click.echo(f"{bl}\t{ref}\t{order.status}\t{order.failure_reason or ''}")
+
+
+@main.command()
+def unmatched() -> None:
+    """Notifications no order claimed (kept for inspection)."""
+    from worker.runtime import Runtime
+
+    for doc in Runtime(get_settings()).store.unmatched():
+        payload = doc["payload"]
+        click.echo(f"{doc['received_at']}\t{payload.get('type') or payload.get('notificationType')}\t"
+                   f"{payload.get('thirdPartyReference', '')}\t{payload.get('status', '')}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--port", default=8100, show_default=True, type=int)
+@click.pass_context
+def sandbox(ctx: click.Context, port: int) -> None:
+    """The K-Series sandbox: a local stand-in for the K-Series API and its POS."""
+    from worker.sandbox.__main__ import main as sandbox_main
+
+    sys.argv = ["orderflow sandbox", "--port", str(port), *ctx.args]
+    sandbox_main()
+
+
+def _stack_config(**overrides: Any) -> Any:
+    from worker.stack import StackConfig
+
+    return StackConfig(**overrides)
+
+
+@main.command()
+@click.option("--api-port", default=8000, show_default=True)
+@click.option("--sandbox-port", default=8100, show_default=True)
+@click.option("--flower-port", default=5555, show_default=True)
+@click.option("--pos-delay", default=1.0, show_default=True, help="sandbox POS processing delay (s)")
+def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float) -> None:
+    """The whole stack on this machine; Ctrl-C stops everything."""
+    from worker.stack import Stack
+
+    configure_logging()
+    config = _stack_config(api_port=api_port, sandbox_port=sandbox_port, flower_port=flower_port, pos_delay_s=pos_delay)
+    with Stack(config) as stack:
+        click.echo(f"redis    {stack.redis_url}\nsandbox  {stack.sandbox_url}\napi      {stack.api_url}\n"
+                   f"flower   http://127.0.0.1:{flower_port}\nlogs     {stack.workdir}\nCtrl-C to stop.")
+        _wait_for_interrupt(stack)
+
+
+def _wait_for_interrupt(stack: Any) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while True:
+            for name, process in list(stack.processes.items()):
+                if process.poll() is not None:
+                    raise click.ClickException(f"{name} exited ({process.returncode}); logs in {stack.workdir}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        click.echo("\nstopping ...")
+
+
+@main.command()
+@click.option("--api-url", default=None, help="use a running stack instead of starting one")
+def demo(api_url: str | None) -> None:
+    """Run sample orders (every lifecycle outcome) and print how each ended."""
+    from worker.demo import SCENARIOS, run_scenarios, table
+    from worker.stack import Stack, free_port
+
+    if api_url:
+        rows = run_scenarios(api_url, token=os.environ.get("ORDERFLOW_API_TOKEN"))
+    else:
+        config = _stack_config(
+            api_port=free_port(), sandbox_port=free_port(), flower_port=free_port(), pos_delay_s=0.5,
+            min_ttl_ms=5_000, sandbox_args=["--offline", "45454565689999"],
+            env={"ORDERFLOW_WEBHOOK_WAIT_MS": "1500", "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
+                 "ORDERFLOW_PAYMENT_GRACE_MS": "2000", "ORDERFLOW_ORDER_TTL_MS": "5000",
+                 "ORDERFLOW_PAYMENT_TTL_MS": "10000"},
+        )
+        click.echo(f"starting a local stack (logs in a temporary directory) for {len(SCENARIOS)} scenarios ...")
+        with Stack(config) as stack:
+            rows = run_scenarios(stack.api_url, ttl_ms=5_000)
+    click.echo(table(rows))
+    if any(row["status"] != row["expected"] for row in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

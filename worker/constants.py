@@ -1,0 +1,18 @@
+"""Redis key layout, TTLs and queue names: in one place, so nothing else invents a key."""
+
+from __future__ import annotations
+
+PREFIX = "orderflow"
+ORDER_KEY = PREFIX + ":order:{bl}:{ref}"
+STATUS_INDEX = PREFIX + ":status:{status}"  # set of "{bl}:{ref}"
+REFERENCE_INDEX = PREFIX + ":ref:{ref}"  # set of business location ids using this reference
+PAYMENT_INDEX = PREFIX + ":payref:{ref}"  # "{bl}:{ref}" of the order a payment belongs to
+NOTIFICATION_KEY = PREFIX + ":notification:{id}"
+UNMATCHED = PREFIX + ":unmatched"  # list of notification ids no order claimed
+TIMERS = PREFIX + ":timers"  # zset: member "o:{bl}:{ref}" or "n:{id}", score = due epoch ms
+
+RECORD_TTL_S = 30 * 24 * 3600
+NOTIFICATION_TTL_S = 30 * 24 * 3600
+
+QUEUE = "orderflow"
+TIMER_QUEUE = "orderflow.timers"

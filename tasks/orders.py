@@ -37,11 +37,15 @@ def reset_runtime() -> None:
 @app.task(name="orderflow.advance", ignore_result=True)
 def advance(business_location_id: int, reference: str) -> str | None:
     """Do what is due for one order (submit, poll, read the check, pay)."""
-    with structlog.contextvars.bound_contextvars(business_location_id=business_location_id, reference=reference):
+    with structlog.contextvars.bound_contextvars(
+        business_location_id=business_location_id, reference=reference
+    ):
         try:
             order = runtime().engine.advance(business_location_id, reference)
         except StoreUnavailable as exc:
-            log.error("store.unavailable", error=str(exc))  # the timer fires again when Redis is back
+            log.error(
+                "store.unavailable", error=str(exc)
+            )  # the timer fires again when Redis is back
             return None
         return str(order.status) if order else None
 

@@ -29,13 +29,19 @@ def submission_body(
         },
     }
     if paid is not None:
-        body["order"]["payment"] = {"paymentMethod": "OOPAYMENT", "paymentAmount": paid, "tipAmount": "0.00"}
+        body["order"]["payment"] = {
+            "paymentMethod": "OOPAYMENT",
+            "paymentAmount": paid,
+            "tipAmount": "0.00",
+        }
     if settle is not None:
         body["settleRemaining"] = {"paymentMethod": "OOPAYMENT", "maxAmount": settle}
     return body
 
 
-def new_order(ref: str = "shop-1", *, ttl_ms: int = 60_000, now: datetime = T0, **kwargs: Any) -> Order:
+def new_order(
+    ref: str = "shop-1", *, ttl_ms: int = 60_000, now: datetime = T0, **kwargs: Any
+) -> Order:
     submission = SubmissionAdapter.validate_python(submission_body(ref, **kwargs))
     return Order(
         business_location_id=BL,

@@ -20,8 +20,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir: Path = tmp_path_factory.mktemp("redis")
     port = free_port()
     process = subprocess.Popen(
-        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-         "--appendonly", "yes", "--save", ""],
+        [
+            find_redis_server(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -44,7 +55,9 @@ def redis_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     if request.param == "fakeredis":
         client: redis.Redis = fakeredis.FakeRedis(decode_responses=True)
     else:
-        client = redis.Redis.from_url(request.getfixturevalue("redis_server"), decode_responses=True)
+        client = redis.Redis.from_url(
+            request.getfixturevalue("redis_server"), decode_responses=True
+        )
     client.flushdb()
     yield client
     client.flushdb()

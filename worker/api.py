@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from config.settings import Settings
@@ -42,13 +51,19 @@ def order_view(order: Order) -> dict[str, Any]:
         "failureReason": order.failure_reason,
         "confirmDeadline": order.confirm_deadline.isoformat() if order.confirm_deadline else None,
         "payments": [
-            {"thirdPartyPaymentReference": p.reference, "amount": str(p.amount), "status": str(p.status), "attempt": p.attempt}
+            {
+                "thirdPartyPaymentReference": p.reference,
+                "amount": str(p.amount),
+                "status": str(p.status),
+                "attempt": p.attempt,
+            }
             for p in order.payments
         ],
         "replayOf": order.replay_of,
         "replayedAs": order.replayed_as,
         "history": [
-            {"at": h.at.isoformat(), "status": str(h.status), "event": h.event, "detail": h.detail} for h in order.history
+            {"at": h.at.isoformat(), "status": str(h.status), "event": h.event, "detail": h.detail}
+            for h in order.history
         ],
     }
 
@@ -73,9 +88,13 @@ class _BodyLimit(BaseHTTPMiddleware):
 
 def _metrics(store: OrderStore) -> tuple[CollectorRegistry, Counter]:
     registry = CollectorRegistry()
-    webhooks = Counter("orderflow_webhooks_received", "Webhook receipts by outcome", ["outcome"], registry=registry)
+    webhooks = Counter(
+        "orderflow_webhooks_received", "Webhook receipts by outcome", ["outcome"], registry=registry
+    )
     orders = Gauge("orderflow_orders", "Orders by status", ["status"], registry=registry)
-    lag = Gauge("orderflow_timer_lag_seconds", "How overdue the oldest due timer is", registry=registry)
+    lag = Gauge(
+        "orderflow_timer_lag_seconds", "How overdue the oldest due timer is", registry=registry
+    )
     pending = Gauge("orderflow_timers_pending", "Durable timers waiting", registry=registry)
 
     def refresh() -> None:
@@ -91,51 +110,80 @@ def _metrics(store: OrderStore) -> tuple[CollectorRegistry, Counter]:
     return registry, webhooks
 
 
+@dataclass
+class _Deps:
+    settings: Settings
+    store: OrderStore
+    producer: Producer
+    enqueue_notification: Callable[[str], None]
+    broker_ping: Callable[[], None] | None
+    webhooks: Counter
+    api_token: str | None
+
+    def authorised(self, request: Request) -> bool:
+        """Constant-time check of the producer's bearer token."""
+        if self.api_token is None:
+            return True
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.api_token}".encode())
+
+    async def json_body(self, request: Request) -> Any:
+        raw = await request.body()
+        if len(raw) > self.settings.max_body_bytes:
+            raise _TooLarge
+        return json.loads(raw, parse_float=Decimal)
+
+
 def create_app(
     *,
     settings: Settings,
     store: OrderStore,
     enqueue: Enqueue,
-    enqueue_notification: Enqueue | Any,
-    broker_ping: Any = None,
+    enqueue_notification: Callable[[str], None],
+    broker_ping: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The ASGI app. `enqueue(bl, ref)` and `enqueue_notification(id)` hand work to Celery."""
     app = FastAPI(title="orderflow", version="0.1.0")
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
-    producer = Producer(store=store, settings=settings, enqueue=enqueue)
-    registry, webhook_counter = _metrics(store)
-    api_token = settings.api_token.get_secret_value() if settings.api_token else None
-    if api_token is None:
+    registry, webhooks = _metrics(store)
+    deps = _Deps(
+        settings=settings,
+        store=store,
+        producer=Producer(store=store, settings=settings, enqueue=enqueue),
+        enqueue_notification=enqueue_notification,
+        broker_ping=broker_ping,
+        webhooks=webhooks,
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+    )
+    if deps.api_token is None:
         log.warning("api.unauthenticated", hint="set ORDERFLOW_API_TOKEN outside local runs")
-
-    def authorised(request: Request) -> bool:
-        if api_token is None:
-            return True
-        given = request.headers.get("authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {api_token}".encode())
-
-    async def json_body(request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > settings.max_body_bytes:
-            raise _TooLarge
-        return json.loads(raw, parse_float=Decimal)
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
         return _error(503, "state store unavailable; retry later", **{"Retry-After": "5"})
 
+    _producer_routes(app, deps)
+    _webhook_routes(app, deps)
+    _ops_routes(app, deps, registry)
+    return app
+
+
+UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
+
+
+def _producer_routes(app: FastAPI, deps: _Deps) -> None:
     @app.post("/orders", status_code=202)
     async def post_order(request: Request) -> Response:
-        if not authorised(request):
-            return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+        if not deps.authorised(request):
+            return _error(401, "missing or wrong bearer token", **UNAUTHORISED)
         try:
-            body = await json_body(request)
+            body = await deps.json_body(request)
         except _TooLarge:
-            return _error(413, f"body larger than {settings.max_body_bytes} bytes")
+            return _error(413, f"body larger than {deps.settings.max_body_bytes} bytes")
         except ValueError:
             return _error(422, [{"field": "body", "message": "not valid JSON"}])
         try:
-            receipt = producer.submit(body)
+            receipt = await run_in_threadpool(deps.producer.submit, body)
         except InvalidSubmission as exc:
             return _error(422, exc.errors)
         except ReferenceConflict as exc:
@@ -144,38 +192,47 @@ def create_app(
 
     @app.get("/orders/{business_location_id}/{reference}")
     async def get_order(business_location_id: int, reference: str, request: Request) -> Response:
-        if not authorised(request):
-            return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
-        order = store.get(business_location_id, reference)
+        if not deps.authorised(request):
+            return _error(401, "missing or wrong bearer token", **UNAUTHORISED)
+        order = await run_in_threadpool(deps.store.get, business_location_id, reference)
         if order is None:
             return _error(404, f"no order {business_location_id}/{reference}")
         return JSONResponse(order_view(order))
 
+
+def _webhook_routes(app: FastAPI, deps: _Deps) -> None:
     @app.post("/webhooks/kseries")
     async def webhook(request: Request) -> Response:
-        if not _webhook_authorised(settings, request):
-            webhook_counter.labels(outcome="unauthorised").inc()
-            return _error(401, "wrong or missing credentials", **{"WWW-Authenticate": 'Basic realm="orderflow"'})
+        """Authenticate, validate, record durably, hand off, answer: no business logic."""
+        if not _webhook_authorised(deps.settings, request):
+            deps.webhooks.labels(outcome="unauthorised").inc()
+            return _error(
+                401,
+                "wrong or missing credentials",
+                **{"WWW-Authenticate": 'Basic realm="orderflow"'},
+            )
         try:
-            payload = await json_body(request)
+            payload = await deps.json_body(request)
         except _TooLarge:
             return _error(413, "body too large")
         except ValueError:
-            webhook_counter.labels(outcome="malformed").inc()
+            deps.webhooks.labels(outcome="malformed").inc()
             return _error(400, "not valid JSON")
         try:
             parse_notification(payload)
         except ValidationError as exc:
-            webhook_counter.labels(outcome="invalid").inc()
+            deps.webhooks.labels(outcome="invalid").inc()
             return _error(422, field_errors(exc, drop_tag=False))
-        note_id = store.record_notification(payload, utcnow())
-        webhook_counter.labels(outcome="recorded").inc()
+        note_id = await run_in_threadpool(deps.store.record_notification, payload, utcnow())
+        deps.webhooks.labels(outcome="recorded").inc()
         try:
-            enqueue_notification(note_id)
+            await run_in_threadpool(deps.enqueue_notification, note_id)
         except Exception as exc:  # recorded with a leased timer: the sweeper sends it
             log.warning("webhook.enqueue_deferred", error=type(exc).__name__)
         return JSONResponse({"status": "ok", "id": note_id})
 
+
+def _ops_routes(app: FastAPI, deps: _Deps, registry: CollectorRegistry) -> None:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -184,12 +241,12 @@ def create_app(
     async def readyz() -> Response:
         problems = {}
         try:
-            store.ping()
+            await run_in_threadpool(deps.store.ping)
         except StoreUnavailable as exc:
             problems["redis"] = str(exc)
-        if broker_ping is not None:
+        if deps.broker_ping is not None:
             try:
-                broker_ping()
+                await run_in_threadpool(deps.broker_ping)
             except Exception as exc:
                 problems["broker"] = f"{type(exc).__name__}: {exc}"
         if problems:
@@ -198,10 +255,8 @@ def create_app(
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        registry.refresh()  # type: ignore[attr-defined]
+        await run_in_threadpool(registry.refresh)  # type: ignore[attr-defined]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app
 
 
 class _TooLarge(Exception):

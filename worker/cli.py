@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
@@ -47,8 +46,14 @@ def api(host: str, port: int) -> None:
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """A Celery worker for all orderflow queues (extra options go to `celery worker`)."""
-    defaults = ["--pool", "threads", "--concurrency", "8"] if "--pool" not in ctx.args and "-P" not in ctx.args else []
-    _celery(["worker", "-Q", "orderflow,orderflow.timers", "--loglevel", "INFO", *defaults, *ctx.args])
+    defaults = (
+        ["--pool", "threads", "--concurrency", "8"]
+        if "--pool" not in ctx.args and "-P" not in ctx.args
+        else []
+    )
+    _celery(
+        ["worker", "-Q", "orderflow,orderflow.timers", "--loglevel", "INFO", *defaults, *ctx.args]
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -151,8 +156,10 @@ def unmatched() -> None:
 
     for doc in Runtime(get_settings()).store.unmatched():
         payload = doc["payload"]
-        click.echo(f"{doc['received_at']}\t{payload.get('type') or payload.get('notificationType')}\t"
-                   f"{payload.get('thirdPartyReference', '')}\t{payload.get('status', '')}")
+        click.echo(
+            f"{doc['received_at']}\t{payload.get('type') or payload.get('notificationType')}\t"
+            f"{payload.get('thirdPartyReference', '')}\t{payload.get('status', '')}"
+        )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -176,16 +183,22 @@ def _stack_config(**overrides: Any) -> Any:
 @click.option("--api-port", default=8000, show_default=True)
 @click.option("--sandbox-port", default=8100, show_default=True)
 @click.option("--flower-port", default=5555, show_default=True)
-@click.option("--pos-delay", default=1.0, show_default=True, help="sandbox POS processing delay (s)")
+@click.option(
+    "--pos-delay", default=1.0, show_default=True, help="sandbox POS processing delay (s)"
+)
 def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float) -> None:
     """The whole stack on this machine; Ctrl-C stops everything."""
     from worker.stack import Stack
 
     configure_logging()
-    config = _stack_config(api_port=api_port, sandbox_port=sandbox_port, flower_port=flower_port, pos_delay_s=pos_delay)
+    config = _stack_config(
+        api_port=api_port, sandbox_port=sandbox_port, flower_port=flower_port, pos_delay_s=pos_delay
+    )
     with Stack(config) as stack:
-        click.echo(f"redis    {stack.redis_url}\nsandbox  {stack.sandbox_url}\napi      {stack.api_url}\n"
-                   f"flower   http://127.0.0.1:{flower_port}\nlogs     {stack.workdir}\nCtrl-C to stop.")
+        click.echo(
+            f"redis    {stack.redis_url}\nsandbox  {stack.sandbox_url}\napi      {stack.api_url}\n"
+            f"flower   http://127.0.0.1:{flower_port}\nlogs     {stack.workdir}\nCtrl-C to stop."
+        )
         _wait_for_interrupt(stack)
 
 
@@ -195,7 +208,9 @@ def _wait_for_interrupt(stack: Any) -> None:
         while True:
             for name, process in list(stack.processes.items()):
                 if process.poll() is not None:
-                    raise click.ClickException(f"{name} exited ({process.returncode}); logs in {stack.workdir}")
+                    raise click.ClickException(
+                        f"{name} exited ({process.returncode}); logs in {stack.workdir}"
+                    )
             time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("\nstopping ...")
@@ -212,13 +227,23 @@ def demo(api_url: str | None) -> None:
         rows = run_scenarios(api_url, token=os.environ.get("ORDERFLOW_API_TOKEN"))
     else:
         config = _stack_config(
-            api_port=free_port(), sandbox_port=free_port(), flower_port=free_port(), pos_delay_s=0.5,
-            min_ttl_ms=5_000, sandbox_args=["--offline", "45454565689999"],
-            env={"ORDERFLOW_WEBHOOK_WAIT_MS": "1500", "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
-                 "ORDERFLOW_PAYMENT_GRACE_MS": "2000", "ORDERFLOW_ORDER_TTL_MS": "5000",
-                 "ORDERFLOW_PAYMENT_TTL_MS": "10000"},
+            api_port=free_port(),
+            sandbox_port=free_port(),
+            flower_port=free_port(),
+            pos_delay_s=0.5,
+            min_ttl_ms=5_000,
+            sandbox_args=["--offline", "45454565689999"],
+            env={
+                "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
+                "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
+                "ORDERFLOW_PAYMENT_GRACE_MS": "2000",
+                "ORDERFLOW_ORDER_TTL_MS": "5000",
+                "ORDERFLOW_PAYMENT_TTL_MS": "10000",
+            },
         )
-        click.echo(f"starting a local stack (logs in a temporary directory) for {len(SCENARIOS)} scenarios ...")
+        click.echo(
+            f"starting a local stack for {len(SCENARIOS)} scenarios (logs in a temporary directory)"
+        )
         with Stack(config) as stack:
             rows = run_scenarios(stack.api_url, ttl_ms=5_000)
     click.echo(table(rows))

@@ -31,15 +31,29 @@ class Scenario:
 SCENARIOS = (
     Scenario("fully paid", "completed", (("BURGER", 1),), paid="13.75"),
     Scenario("remainder settled", "completed", (("BURGER", 1), ("FRIES", 1)), paid="16.50"),
-    Scenario("remainder above maxAmount", "needs_attention", (("BURGER", 2),), paid="5.00", max_amount="2.00"),
+    Scenario(
+        "remainder above maxAmount",
+        "needs_attention",
+        (("BURGER", 2),),
+        paid="5.00",
+        max_amount="2.00",
+    ),
     Scenario("unknown SKU", "failed", (("NOPE-404", 1),), paid="1.00"),
     Scenario("offline location", "failed", (("COLA", 1),), location=OFFLINE_LOCATION),
-    Scenario("webhook missing", "completed", (("COLA", 2),), paid="6.00", endpoint_id="no-webhook-endpoint"),
+    Scenario(
+        "webhook missing",
+        "completed",
+        (("COLA", 2),),
+        paid="6.00",
+        endpoint_id="no-webhook-endpoint",
+    ),
     Scenario("toGo order", "completed", (("FRIES", 2),), paid="8.00", kind="toGo"),
 )
 
 
-def scenario_body(scenario: Scenario, reference: str | None = None, ttl_ms: int | None = None) -> dict[str, Any]:
+def scenario_body(
+    scenario: Scenario, reference: str | None = None, ttl_ms: int | None = None
+) -> dict[str, Any]:
     """The `POST /orders` body for a scenario."""
     order: dict[str, Any] = {
         "businessLocationId": scenario.location,
@@ -54,7 +68,11 @@ def scenario_body(scenario: Scenario, reference: str | None = None, ttl_ms: int 
     if scenario.endpoint_id:
         order["endpointId"] = scenario.endpoint_id
     if scenario.paid:
-        order["payment"] = {"paymentMethod": "OOPAYMENT", "paymentAmount": scenario.paid, "tipAmount": "0.00"}
+        order["payment"] = {
+            "paymentMethod": "OOPAYMENT",
+            "paymentAmount": scenario.paid,
+            "tipAmount": "0.00",
+        }
     body: dict[str, Any] = {"type": scenario.kind, "order": order}
     if scenario.max_amount:
         body["settleRemaining"] = {"paymentMethod": "OOPAYMENT", "maxAmount": scenario.max_amount}
@@ -97,9 +115,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table: scenario, expected, status, seconds, why."""
     lines = [f"{'scenario':<28} {'expected':<16} {'status':<16} {'secs':>6}  why", "-" * 110]
     for row in rows:
-        why = row.get("failureReason") or (row["history"][-1]["detail"] if row.get("history") else "")
-        mark = "" if row["status"] == row["expected"] else "  <-- unexpected"
-        lines.append(
-            f"{row['scenario']:<28} {row['expected']:<16} {row['status']:<16} {row['wall_s']:>6.1f}  {why}{mark}"
+        why = row.get("failureReason") or (
+            row["history"][-1]["detail"] if row.get("history") else ""
         )
+        mark = "" if row["status"] == row["expected"] else "  <-- unexpected"
+        cells = f"{row['scenario']:<28} {row['expected']:<16} {row['status']:<16}"
+        lines.append(f"{cells} {row['wall_s']:>6.1f}  {why}{mark}")
     return "\n".join(lines)

@@ -76,11 +76,23 @@ def notification_key(note: Notification) -> str:
     """Our own dedup key: K-Series sends no event id (kseries-api.md)."""
     if isinstance(note, AccountNotification):
         a = note.account
-        parts: list[Any] = ["ACCOUNT", note.notificationType, a.accountNumber, a.totalAmount, a.paidAmount]
+        parts: list[Any] = [
+            "ACCOUNT",
+            note.notificationType,
+            a.accountNumber,
+            a.totalAmount,
+            a.paidAmount,
+        ]
     else:
         account = getattr(note, "account", None)
         amounts = (account.currentAmount, account.paidAmount) if account else ()
-        parts = [note.type, note.thirdPartyReference, note.status, note.ikentooAccountIdentifier, note.reason]
+        parts = [
+            note.type,
+            note.thirdPartyReference,
+            note.status,
+            note.ikentooAccountIdentifier,
+            note.reason,
+        ]
         parts += [getattr(note, "error_type", None), *amounts]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
 
@@ -167,7 +179,11 @@ class Engine:
             retry_after = getattr(exc, "retry_after_s", None)
             level = "warning" if exc.retryable else "error"
             getattr(log, level)("kseries.call_failed", action=action.value, error=str(exc))
-            if action is Action.SUBMIT and isinstance(exc, UpstreamError) and exc.status in (405, 413, 415, 422):
+            if (
+                action is Action.SUBMIT
+                and isinstance(exc, UpstreamError)
+                and exc.status in (405, 413, 415, 422)
+            ):
                 return SubmitRejected(str(exc))
             return Retry(_call_name(action), str(exc), retry_after)
 
@@ -248,7 +264,11 @@ class Engine:
 
 
 def _kind(note: Notification) -> str:
-    return note.notificationType if isinstance(note, AccountNotification) else f"{note.type}:{note.status}"
+    return (
+        note.notificationType
+        if isinstance(note, AccountNotification)
+        else f"{note.type}:{note.status}"
+    )
 
 
 def _call_name(action: Action) -> str:

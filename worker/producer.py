@@ -13,7 +13,15 @@ from pydantic import BaseModel, ValidationError
 from config.settings import Settings
 from worker.engine import utcnow
 from worker.errors import InvalidSubmission, ReferenceConflict
-from worker.order import HistoryEntry, LocalSubmission, Order, Status, SubmissionAdapter, ToGoSubmission, fingerprint
+from worker.order import (
+    HistoryEntry,
+    LocalSubmission,
+    Order,
+    Status,
+    SubmissionAdapter,
+    ToGoSubmission,
+    fingerprint,
+)
 from worker.store import OrderStore
 
 __all__ = ["Producer", "Receipt", "field_errors", "submit"]
@@ -70,15 +78,30 @@ class Producer:
         ttl = order.maxTimeToAttemptOrderDeliverToPos
         if ttl is not None and ttl < self._settings.min_ttl_ms:
             problems.append(
-                {"field": "order.maxTimeToAttemptOrderDeliverToPos", "message": f"must be at least {self._settings.min_ttl_ms}"}
+                {
+                    "field": "order.maxTimeToAttemptOrderDeliverToPos",
+                    "message": f"must be at least {self._settings.min_ttl_ms}",
+                }
             )
         scheduled = order.scheduledTimeForOrderAsIso8601
         if scheduled is not None and scheduled <= self._clock():
-            problems.append({"field": "order.scheduledTimeForOrderAsIso8601", "message": "must be in the future"})
+            problems.append(
+                {
+                    "field": "order.scheduledTimeForOrderAsIso8601",
+                    "message": "must be in the future",
+                }
+            )
         if order.payment and order.payment.tipAmount > order.payment.paymentAmount:
-            problems.append({"field": "order.payment.tipAmount", "message": "exceeds paymentAmount (which includes it)"})
+            problems.append(
+                {
+                    "field": "order.payment.tipAmount",
+                    "message": "exceeds paymentAmount (which includes it)",
+                }
+            )
         if submission.settleRemaining and submission.settleRemaining.maxAmount <= 0:
-            problems.append({"field": "settleRemaining.maxAmount", "message": "must be greater than 0"})
+            problems.append(
+                {"field": "settleRemaining.maxAmount", "message": "must be greater than 0"}
+            )
         if problems:
             raise InvalidSubmission(problems)
         return submission
@@ -114,13 +137,24 @@ class Producer:
             created_at=now,
             delivery_ttl_ms=ttl,
             submit_deadline=now + timedelta(milliseconds=ttl),
-            history=(HistoryEntry(at=now, status=Status.QUEUED, event="submitted", detail=f"{submission.type} order queued"),),
+            history=(
+                HistoryEntry(
+                    at=now,
+                    status=Status.QUEUED,
+                    event="submitted",
+                    detail=f"{submission.type} order queued",
+                ),
+            ),
         )
         stored, created = self._store.create(order, now)
         if not created and stored.fingerprint != digest:
             raise ReferenceConflict(stored.business_location_id, stored.reference)
         if created:
-            log.info("order.queued", business_location_id=order.business_location_id, reference=order.reference)
+            log.info(
+                "order.queued",
+                business_location_id=order.business_location_id,
+                reference=order.reference,
+            )
             try:
                 self._enqueue(order.business_location_id, order.reference)
             except Exception as exc:  # the stored timer sends it within the lease anyway
@@ -146,6 +180,10 @@ def submit(submission: dict[str, Any] | LocalSubmission | ToGoSubmission) -> Rec
     from worker.runtime import Runtime
 
     settings = get_settings()
-    body = submission.model_dump(mode="python", exclude_none=True) if isinstance(submission, BaseModel) else submission
+    body = (
+        submission.model_dump(mode="python", exclude_none=True)
+        if isinstance(submission, BaseModel)
+        else submission
+    )
     producer = Producer(store=Runtime(settings).store, settings=settings, enqueue=celery_enqueue)
     return producer.submit(body)

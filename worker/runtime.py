@@ -52,4 +52,6 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return Engine(store=self.store, client=self.client, policy=Policy.from_settings(self.settings))
+        return Engine(
+            store=self.store, client=self.client, policy=Policy.from_settings(self.settings)
+        )

@@ -138,17 +138,38 @@ class Stack:
         self._wait_http(f"{self.sandbox_url}/_sandbox/config", "sandbox")
         self.start_worker()
         if self.config.beat:
-            self._spawn("beat", [PY, "-m", "celery", "-A", "worker", "beat", "--loglevel", "WARNING"])
+            self._spawn(
+                "beat", [PY, "-m", "celery", "-A", "worker", "beat", "--loglevel", "WARNING"]
+            )
         self._spawn(
             "api",
-            [PY, "-m", "uvicorn", "worker.api:build_app", "--factory", "--host", self.config.host,
-             "--port", str(self.config.api_port), "--log-level", "warning"],
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                "worker.api:build_app",
+                "--factory",
+                "--host",
+                self.config.host,
+                "--port",
+                str(self.config.api_port),
+                "--log-level",
+                "warning",
+            ],
         )
         if self.config.flower:
             self._spawn(
                 "flower",
-                [PY, "-m", "celery", "-A", "worker", "flower", f"--port={self.config.flower_port}",
-                 f"--address={self.config.host}"],
+                [
+                    PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "worker",
+                    "flower",
+                    f"--port={self.config.flower_port}",
+                    f"--address={self.config.host}",
+                ],
             )
         self._wait_http(f"{self.api_url}/readyz", "api")
         self.register_webhook()
@@ -156,24 +177,52 @@ class Stack:
     def start_sandbox(self) -> None:
         self._spawn(
             "sandbox",
-            [PY, "-m", "worker.sandbox", "--host", self.config.host, "--port", str(self.config.sandbox_port),
-             "--pos-delay", str(self.config.pos_delay_s), "--min-ttl-ms", str(self.config.min_ttl_ms),
-             *self.config.sandbox_args],
+            [
+                PY,
+                "-m",
+                "worker.sandbox",
+                "--host",
+                self.config.host,
+                "--port",
+                str(self.config.sandbox_port),
+                "--pos-delay",
+                str(self.config.pos_delay_s),
+                "--min-ttl-ms",
+                str(self.config.min_ttl_ms),
+                *self.config.sandbox_args,
+            ],
         )
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         return self._spawn(
             name,
-            [PY, "-m", "celery", "-A", "worker", "worker", "--pool", "threads", "--concurrency",
-             str(self.config.concurrency), "-Q", "orderflow,orderflow.timers", "--loglevel", "INFO",
-             "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(self.config.concurrency),
+                "-Q",
+                "orderflow,orderflow.timers",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{name}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
         )
 
     def register_webhook(self) -> None:
         from config.settings import Settings
         from worker.webhooks import register
 
-        register(Settings(_env_file=None, **_settings_kwargs(self.env)))  # type: ignore[call-arg]
+        register(Settings.model_validate(_settings_kwargs(self.env)))
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -200,7 +249,11 @@ class Stack:
     # --- helpers ------------------------------------------------------------------------------
 
     def _redis(self) -> str:
-        configured = self.config.redis_url or os.environ.get("ORDERFLOW_REDIS_URL") or "redis://127.0.0.1:6379/0"
+        configured = (
+            self.config.redis_url
+            or os.environ.get("ORDERFLOW_REDIS_URL")
+            or "redis://127.0.0.1:6379/0"
+        )
         if self.config.redis_url is not None or (
             self.config.embedded_redis_port is None and _reachable(configured)
         ):
@@ -211,15 +264,32 @@ class Stack:
         deadline = time.monotonic() + 15
         while not _reachable(url):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"embedded redis-server did not start: see {self.workdir}/redis.log")
+                raise RuntimeError(
+                    f"embedded redis-server did not start: see {self.workdir}/redis.log"
+                )
             time.sleep(0.05)
         return url
 
     def start_redis(self, port: int) -> None:
         self._spawn(
             "redis",
-            [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no"],
+            [
+                find_redis_server(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+            ],
         )
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -228,7 +298,9 @@ class Stack:
             self._logs.append(handle)  # type: ignore[arg-type]
         else:
             handle = None
-        process = subprocess.Popen(argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT if handle else None)
+        process = subprocess.Popen(
+            argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT if handle else None
+        )
         self.processes[name] = process
         return process
 
@@ -237,7 +309,9 @@ class Stack:
         while time.monotonic() < deadline:
             process = self.processes.get(name)
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}: see {self.workdir}/{name}.log")
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}: see {self.workdir}/{name}.log"
+                )
             try:
                 if httpx.get(url, timeout=1.0).status_code < 500:
                     return
@@ -248,4 +322,4 @@ class Stack:
 
 
 def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
-    return {k[len("ORDERFLOW_"):].lower(): v for k, v in env.items() if k.startswith("ORDERFLOW_")}
+    return {k[len("ORDERFLOW_") :].lower(): v for k, v in env.items() if k.startswith("ORDERFLOW_")}

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -89,8 +89,8 @@ class OrderStore:
             return order, True
 
         with _redis_errors():
-            result: tuple[Order, bool] = self._r.transaction(txn, key, value_from_callable=True)
-        return result
+            result = self._r.transaction(txn, key, value_from_callable=True)  # type: ignore[arg-type]
+        return cast(tuple[Order, bool], result)
 
     def transition(self, bl: int, ref: str, change: Callable[[Order], Order]) -> Order:
         """Apply `change` to the current record atomically; retried when another writer won."""
@@ -108,8 +108,8 @@ class OrderStore:
             return after
 
         with _redis_errors():
-            result: Order = self._r.transaction(txn, key, value_from_callable=True)
-        return result
+            result = self._r.transaction(txn, key, value_from_callable=True)  # type: ignore[arg-type]
+        return cast(Order, result)
 
     def _index(self, pipe: Any, before: Order, after: Order) -> None:
         member = self._member(after)
@@ -123,7 +123,9 @@ class OrderStore:
         known = {p.reference for p in before.payments}
         for payment in after.payments:
             if payment.reference not in known:
-                pipe.set(k.PAYMENT_INDEX.format(ref=payment.reference), after.key, ex=k.RECORD_TTL_S)
+                pipe.set(
+                    k.PAYMENT_INDEX.format(ref=payment.reference), after.key, ex=k.RECORD_TTL_S
+                )
 
     def order_by_payment(self, payment_reference: str) -> tuple[int, str] | None:
         with _redis_errors():

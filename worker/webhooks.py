@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import httpx
 
+from config.logging import REDACTED
 from config.settings import Settings
 from worker.kseries.auth import auth_for
 from worker.kseries.client import KSeriesClient, default_timeout
@@ -22,7 +23,9 @@ def registration(settings: Settings) -> WebhookRegistration:
         url=settings.webhook_url,
         withBasicAuth=basic,
         username=settings.webhook_username if basic else None,
-        password=settings.webhook_password.get_secret_value() if basic and settings.webhook_password else None,
+        password=settings.webhook_password.get_secret_value()
+        if basic and settings.webhook_password
+        else None,
         provideAccount=True,
     )
 
@@ -32,7 +35,9 @@ def _client(settings: Settings) -> tuple[KSeriesClient, httpx.Client]:
 
     r = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=2)
     http = httpx.Client(
-        base_url=settings.kseries_base_url, timeout=default_timeout(settings.kseries_timeout_s), auth=auth_for(settings, r)
+        base_url=settings.kseries_base_url,
+        timeout=default_timeout(settings.kseries_timeout_s),
+        auth=auth_for(settings, r),
     )
     return KSeriesClient(http), http
 
@@ -48,7 +53,7 @@ def show(settings: Settings) -> dict[str, Any] | None:
     with http:
         found = client.get_webhook(settings.endpoint_id)
     if found and "password" in found:
-        found["password"] = "[redacted]"
+        found["password"] = REDACTED
     return found
 
 

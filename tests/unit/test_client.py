@@ -49,10 +49,14 @@ SPRING_400 = {
 
 
 def client(handler: Callable[[httpx.Request], httpx.Response]) -> KSeriesClient:
-    return KSeriesClient(httpx.Client(base_url="https://k.example", transport=httpx.MockTransport(handler)))
+    return KSeriesClient(
+        httpx.Client(base_url="https://k.example", transport=httpx.MockTransport(handler))
+    )
 
 
-def answer(status: int, body: object = None, **headers: str) -> Callable[[httpx.Request], httpx.Response]:
+def answer(
+    status: int, body: object = None, **headers: str
+) -> Callable[[httpx.Request], httpx.Response]:
     return lambda request: httpx.Response(status, json=body, headers=headers)
 
 
@@ -77,7 +81,9 @@ def test_a_200_ok_is_accepted() -> None:
 
 def test_the_to_go_kind_posts_to_to_go() -> None:
     paths = []
-    client(lambda r: paths.append(r.url.path) or httpx.Response(200, json={"status": "ok"})).submit_order("toGo", ORDER)
+    client(
+        lambda r: paths.append(r.url.path) or httpx.Response(200, json={"status": "ok"})
+    ).submit_order("toGo", ORDER)
     assert paths == ["/o/op/1/order/toGo"]
 
 
@@ -94,7 +100,11 @@ def test_a_400_names_the_fields() -> None:
 
 
 def test_a_payment_400_reference_already_used_is_a_duplicate() -> None:
-    body = {"status": 400, "message": "reference has already been used pay-1", "path": "/o/op/1/pay"}
+    body = {
+        "status": 400,
+        "message": "reference has already been used pay-1",
+        "path": "/o/op/1/pay",
+    }
     assert client(answer(400, body)).apply_payment(PAYMENT) == "duplicate"
 
 
@@ -167,8 +177,12 @@ def test_a_malformed_sale_is_a_bad_response() -> None:
 
 
 def test_the_account_snapshot_gives_the_outstanding_amount_and_payment_references() -> None:
-    account = {"ikaccountId": "A1.1", "currentAmount": "18.15", "paidAmount": "16.50",
-               "paymentEntries": [{"externalReference": "pay-1", "amountPaid": "1.65"}]}
+    account = {
+        "ikaccountId": "A1.1",
+        "currentAmount": "18.15",
+        "paidAmount": "16.50",
+        "paymentEntries": [{"externalReference": "pay-1", "amountPaid": "1.65"}],
+    }
     found = client(answer(200, account)).account(1, "A1.1")
     assert found is not None
     assert found.outstanding == Decimal("1.65")

@@ -35,11 +35,13 @@ P = policy()
 @pytest.fixture(autouse=True)
 def _fresh_references() -> None:
     """Payment references count from pay-1 in every test."""
-    global P
+    global P  # noqa: PLW0603
     P = policy()
 
 
-def on_pos(total: str = "18.15", paid: str = "16.50", refs: frozenset[str] = frozenset()) -> Snapshot:
+def on_pos(
+    total: str = "18.15", paid: str = "16.50", refs: frozenset[str] = frozenset()
+) -> Snapshot:
     return Snapshot("A17700.3", Decimal(total), Decimal(paid), refs)
 
 
@@ -99,7 +101,12 @@ def test_retries_never_wake_after_the_submit_deadline() -> None:
 def test_success_without_settle_remaining_completes() -> None:
     order = apply(submitted(settle=None), OrderNews("k", "SUCCESS", snapshot=on_pos()), T0, P)
     assert order.status is Status.COMPLETED
-    assert [h.status for h in order.history] == [Status.QUEUED, Status.SUBMITTED, Status.CONFIRMED, Status.COMPLETED]
+    assert [h.status for h in order.history] == [
+        Status.QUEUED,
+        Status.SUBMITTED,
+        Status.CONFIRMED,
+        Status.COMPLETED,
+    ]
 
 
 def test_success_with_a_remainder_starts_one_payment_of_the_outstanding_amount() -> None:
@@ -109,7 +116,11 @@ def test_success_with_a_remainder_starts_one_payment_of_the_outstanding_amount()
     assert order.outstanding == Decimal("1.65")
     payment = order.current_payment
     assert payment is not None
-    assert (payment.reference, payment.amount, payment.status) == ("pay-1", Decimal("1.65"), PaymentStatus.PENDING)
+    assert (payment.reference, payment.amount, payment.status) == (
+        "pay-1",
+        Decimal("1.65"),
+        PaymentStatus.PENDING,
+    )
     assert payment.reference != order.reference
     assert next_action(order, T0 + S, P) is Action.POST_PAYMENT
 
@@ -136,7 +147,9 @@ def test_success_without_account_data_reads_the_check_first() -> None:
 
 
 def test_a_failure_notification_fails_the_order_with_its_reason() -> None:
-    order = apply(submitted(), OrderNews("k", "FAILURE", reason="Could not add item X (not found)"), T0, P)
+    order = apply(
+        submitted(), OrderNews("k", "FAILURE", reason="Could not add item X (not found)"), T0, P
+    )
     assert order.status is Status.FAILED
     assert order.failure_reason == "Could not add item X (not found)"
 
@@ -175,7 +188,9 @@ def test_poll_mode_polls_at_once() -> None:
 
 def test_a_scheduled_order_has_its_deadline_from_the_scheduled_time() -> None:
     later = T0 + timedelta(hours=3)
-    order = apply(new_order(scheduledTimeForOrderAsIso8601=later.isoformat()), SubmitAccepted(), T0, P)
+    order = apply(
+        new_order(scheduledTimeForOrderAsIso8601=later.isoformat()), SubmitAccepted(), T0, P
+    )
     assert order.confirm_deadline == later + timedelta(minutes=1) + P.confirm_grace
     assert order.wake_at == later + P.webhook_wait
 
@@ -238,7 +253,9 @@ def test_a_rejected_payment_needs_attention() -> None:
 
 def test_a_payment_timeout_reads_the_check_and_retries_under_a_new_reference() -> None:
     order = apply(settling(), PaymentAccepted("pay-1"), T0, P)
-    order = apply(order, PaymentNews("p1", "pay-1", "FAILURE", "Not processed", timed_out=True), T0, P)
+    order = apply(
+        order, PaymentNews("p1", "pay-1", "FAILURE", "Not processed", timed_out=True), T0, P
+    )
     assert next_action(order, T0, P) is Action.READ_CHECK
     order = apply(order, CheckRead(on_pos()), T0, P)
     assert [p.reference for p in order.payments] == ["pay-1", "pay-2"]
@@ -275,21 +292,38 @@ def test_nothing_by_the_payment_deadline_retries_at_most_three_times_then_needs_
 
 @pytest.mark.parametrize("error_type", ["OVERPAID", "ACCOUNT_ALREADY_CLOSED"])
 def test_overpaid_or_closed_completes_when_nothing_is_outstanding(error_type: str) -> None:
-    order = apply(settling(), PaymentNews("p", "pay-1", "FAILURE", "x", error_type=error_type), T0, P)
+    order = apply(
+        settling(), PaymentNews("p", "pay-1", "FAILURE", "x", error_type=error_type), T0, P
+    )
     order = apply(order, CheckRead(on_pos("18.15", "18.15")), T0, P)
     assert order.status is Status.COMPLETED
 
 
 def test_overpaid_with_something_still_outstanding_needs_attention() -> None:
-    order = apply(settling(), PaymentNews("p", "pay-1", "FAILURE", "the payment amount is greater than the amount due"), T0, P)
+    order = apply(
+        settling(),
+        PaymentNews("p", "pay-1", "FAILURE", "the payment amount is greater than the amount due"),
+        T0,
+        P,
+    )
     order = apply(order, CheckRead(on_pos("18.15", "17.00")), T0, P)
     assert order.status is Status.NEEDS_ATTENTION
 
 
 def test_any_other_payment_failure_needs_attention_with_reason_and_type() -> None:
-    order = apply(settling(), PaymentNews("p", "pay-1", "FAILURE", "Payment method not found", "PAYMENT_METHOD_NOT_FOUND"), T0, P)
+    order = apply(
+        settling(),
+        PaymentNews(
+            "p", "pay-1", "FAILURE", "Payment method not found", "PAYMENT_METHOD_NOT_FOUND"
+        ),
+        T0,
+        P,
+    )
     assert order.status is Status.NEEDS_ATTENTION
-    assert order.failure_reason == "payment failed: Payment method not found (PAYMENT_METHOD_NOT_FOUND)"
+    assert (
+        order.failure_reason
+        == "payment failed: Payment method not found (PAYMENT_METHOD_NOT_FOUND)"
+    )
 
 
 def test_a_missing_check_needs_attention() -> None:
@@ -299,7 +333,12 @@ def test_a_missing_check_needs_attention() -> None:
 
 def test_terminal_orders_only_gain_history() -> None:
     order = apply(submitted(settle=None), SaleFound(on_pos()), T0, P)
-    for event in (SubmitAccepted(), OrderNews("z", "FAILURE", "late"), SaleNotFound(), Retry("sale", "x")):
+    for event in (
+        SubmitAccepted(),
+        OrderNews("z", "FAILURE", "late"),
+        SaleNotFound(),
+        Retry("sale", "x"),
+    ):
         after = apply(order, event, T0, P)
         assert after.status is Status.COMPLETED
         assert len(after.history) == len(order.history) + 1
@@ -307,5 +346,13 @@ def test_terminal_orders_only_gain_history() -> None:
 
 def test_backoff_is_exponential_capped_and_jittered_within_half_to_full() -> None:
     base, cap = timedelta(seconds=1), timedelta(seconds=30)
-    assert [backoff(n, base, cap, lambda: 1.0).total_seconds() for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert [backoff(n, base, cap, lambda: 1.0).total_seconds() for n in range(7)] == [
+        1,
+        2,
+        4,
+        8,
+        16,
+        30,
+        30,
+    ]
     assert backoff(3, base, cap, lambda: 0.0).total_seconds() == 4.0

@@ -18,7 +18,9 @@ def store(client: redis.Redis) -> OrderStore:
     return OrderStore(client, lease_ms=5_000)
 
 
-def test_an_order_is_created_once_and_the_second_create_returns_the_first(redis_client: redis.Redis) -> None:
+def test_an_order_is_created_once_and_the_second_create_returns_the_first(
+    redis_client: redis.Redis,
+) -> None:
     s = store(redis_client)
     first, created = s.create(new_order(), T0)
     again, created_again = s.create(new_order(settle=None), T0)
@@ -36,7 +38,9 @@ def test_create_leases_a_timer_and_indexes_status_and_reference(redis_client: re
     assert s.locations_for("shop-1") == [BL]
 
 
-def test_a_claimed_timer_is_leased_so_it_fires_again_only_after_the_lease(redis_client: redis.Redis) -> None:
+def test_a_claimed_timer_is_leased_so_it_fires_again_only_after_the_lease(
+    redis_client: redis.Redis,
+) -> None:
     s = store(redis_client)
     s.create(new_order(), T0)
     due = T0 + timedelta(seconds=5)
@@ -48,12 +52,17 @@ def test_a_claimed_timer_is_leased_so_it_fires_again_only_after_the_lease(redis_
 def _advance(order: Order, status: Status, wake: int | None) -> Order:
     entry = HistoryEntry(at=T0, status=status, event="test")
     return order.model_copy(
-        update={"status": status, "wake_at": None if wake is None else T0 + timedelta(seconds=wake),
-                "history": (*order.history, entry)}
+        update={
+            "status": status,
+            "wake_at": None if wake is None else T0 + timedelta(seconds=wake),
+            "history": (*order.history, entry),
+        }
     )
 
 
-def test_a_transition_bumps_the_version_moves_the_timer_and_the_status_index(redis_client: redis.Redis) -> None:
+def test_a_transition_bumps_the_version_moves_the_timer_and_the_status_index(
+    redis_client: redis.Redis,
+) -> None:
     s = store(redis_client)
     s.create(new_order(), T0)
     after = s.transition(BL, "shop-1", lambda o: _advance(o, Status.SUBMITTED, 60))
@@ -85,7 +94,10 @@ def test_concurrent_transitions_are_serialised_and_none_is_lost(redis_client: re
         entry = HistoryEntry(at=T0, status=order.status, event="concurrent")
         return order.model_copy(update={"history": (*order.history, entry)})
 
-    threads = [threading.Thread(target=lambda: [s.transition(BL, "shop-1", add_entry) for _ in range(10)]) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: [s.transition(BL, "shop-1", add_entry) for _ in range(10)])
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -96,9 +108,13 @@ def test_concurrent_transitions_are_serialised_and_none_is_lost(redis_client: re
     assert sum(1 for h in final.history if h.event == "concurrent") == 40
 
 
-def test_notifications_are_kept_with_a_leased_timer_and_unmatched_ones_are_listed(redis_client: redis.Redis) -> None:
+def test_notifications_are_kept_with_a_leased_timer_and_unmatched_ones_are_listed(
+    redis_client: redis.Redis,
+) -> None:
     s = store(redis_client)
-    note_id = s.record_notification({"type": "ORDER", "thirdPartyReference": "x", "status": "SUCCESS"}, T0)
+    note_id = s.record_notification(
+        {"type": "ORDER", "thirdPartyReference": "x", "status": "SUCCESS"}, T0
+    )
     assert s.claim_due(T0 + timedelta(seconds=5)) == [f"n:{note_id}"]
     s.notification_unmatched(note_id)
     assert s.pending_timers() == 0

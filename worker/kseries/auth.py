@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import httpx
 import redis
+from redis.lock import Lock
 import structlog
 
 from config.settings import Settings
@@ -30,7 +32,9 @@ REFRESH_AHEAD = timedelta(seconds=60)
 class TokenPair:
     """An access token, its refresh token and when the access token expires (if known)."""
 
-    def __init__(self, access: str, refresh: str | None = None, expires_at: datetime | None = None) -> None:
+    def __init__(
+        self, access: str, refresh: str | None = None, expires_at: datetime | None = None
+    ) -> None:
         self.access, self.refresh, self.expires_at = access, refresh, expires_at
 
     def to_json(self) -> str:
@@ -44,7 +48,9 @@ class TokenPair:
         return cls(data["access"], data.get("refresh"), expires)
 
     def __repr__(self) -> str:  # never print a token
-        return f"TokenPair(expires_at={self.expires_at!r}, refresh={'yes' if self.refresh else 'no'})"
+        return (
+            f"TokenPair(expires_at={self.expires_at!r}, refresh={'yes' if self.refresh else 'no'})"
+        )
 
 
 class TokenStore:
@@ -64,8 +70,8 @@ class TokenStore:
         """Store the configured pair unless one is stored already (it may have rotated)."""
         self._r.set(TOKENS_KEY, pair.to_json(), nx=True)
 
-    def lock(self) -> redis.lock.Lock:
-        return self._r.lock(LOCK_KEY, timeout=30, blocking_timeout=30)
+    def lock(self) -> Lock:
+        return cast(Lock, self._r.lock(LOCK_KEY, timeout=30, blocking_timeout=30))
 
 
 def exchange(settings: Settings, form: dict[str, str], now: datetime) -> TokenPair:
@@ -74,17 +80,21 @@ def exchange(settings: Settings, form: dict[str, str], now: datetime) -> TokenPa
     Raises:
         AuthError: the endpoint refused the grant.
     """
-    auth = None
+    auth: httpx.Auth | None = None
     if settings.kseries_client_id and settings.kseries_client_secret:
-        auth = (settings.kseries_client_id, settings.kseries_client_secret.get_secret_value())
-    with httpx.Client(timeout=10.0) as http:
-        response = http.post(settings.token_url, data=form, auth=auth)
+        auth = httpx.BasicAuth(settings.kseries_client_id, settings.kseries_client_secret.get_secret_value())
+    with httpx.Client(timeout=10.0, auth=auth) as http:
+        response = http.post(settings.token_url, data=form)
     if response.status_code != 200:
         raise AuthError(response.status_code, response.text, endpoint="token")
     body = response.json()
     expires_in = body.get("expires_in")
-    expires_at = now + timedelta(seconds=int(expires_in)) if expires_in else now + timedelta(minutes=60)
-    return TokenPair(body["access_token"], body.get("refresh_token") or form.get("refresh_token"), expires_at)
+    expires_at = (
+        now + timedelta(seconds=int(expires_in)) if expires_in else now + timedelta(minutes=60)
+    )
+    return TokenPair(
+        body["access_token"], body.get("refresh_token") or form.get("refresh_token"), expires_at
+    )
 
 
 class RefreshingAuth(httpx.Auth):
@@ -94,7 +104,9 @@ class RefreshingAuth(httpx.Auth):
         self._settings = settings
         self._store = store
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         pair = self._store.get()
         now = datetime.now(UTC)
         if pair and pair.refresh and pair.expires_at and pair.expires_at - REFRESH_AHEAD <= now:
@@ -121,7 +133,10 @@ class RefreshingAuth(httpx.Auth):
                 log.error("oauth.refresh_failed", error=type(exc).__name__)
                 return current
             self._store.put(fresh)
-            log.info("oauth.refreshed", expires_at=fresh.expires_at.isoformat() if fresh.expires_at else None)
+            log.info(
+                "oauth.refreshed",
+                expires_at=fresh.expires_at.isoformat() if fresh.expires_at else None,
+            )
             return fresh
 
 

@@ -7,7 +7,7 @@ was notified where, and how often each route answered what.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,6 +63,12 @@ class Ledger:
     refresh_reuse: int = 0
     tokens_issued: int = 0
 
+    def clear(self) -> None:
+        """Start over in place, so every holder of this ledger sees the empty one."""
+        fresh = Ledger()
+        for f in fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
+
     # --- recording -----------------------------------------------------------------------
 
     def order_accepted(self, business_location_id: int, reference: str) -> None:
@@ -97,7 +103,7 @@ class Ledger:
             {"thirdPartyPaymentReference": reference, "reason": reason, "type": error_type}
         )
 
-    def request(self, route: str, status: int) -> None:
+    def request(self, route: str, status: int | str) -> None:
         self.requests[route][str(status)] += 1
 
     # --- reading -------------------------------------------------------------------------

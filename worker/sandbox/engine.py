@@ -56,7 +56,12 @@ class Sandbox:
         self.webhooks: dict[str, WebhookEndpoint] = {}
         self.tokens = TokenStore(self.config, self.clock, self.ledger)
         self.notifier = Notifier(
-            self.config, self.rng, self.ledger, self.clock, self.webhooks, notify_transport
+            self.config,
+            rng=self.rng,
+            ledger=self.ledger,
+            clock=self.clock,
+            endpoints=self.webhooks,
+            transport=notify_transport,
         )
         self._order_refs: dict[int, set[str]] = {}
         self._payment_refs: dict[int, set[str]] = {}

@@ -21,7 +21,7 @@ from worker.sandbox.spring import error_body
 __all__ = ["ADMIN_PREFIX", "Gateway", "route_label"]
 
 ADMIN_PREFIX = "/_sandbox"
-TOKEN_PATH = "/oauth/token"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a route, not a secret
 KSERIES_PREFIXES = ("/o/", "/f/")
 Fault = Literal["error", "rate_limit", "lost"]
 
@@ -34,7 +34,8 @@ _TEMPLATES = [
     ),
 ]
 _GATEWAY_PAGES = {
-    502: b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>",
+    502: b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1></body></html>",
     503: b"<html><head><title>503 Service Temporarily Unavailable</title></head>"
     b"<body><h1>503 Service Temporarily Unavailable</h1></body></html>",
 }
@@ -110,7 +111,9 @@ class Gateway:
         return JSONDecimalResponse(
             {"error": "invalid_token", "error_description": problem},
             status_code=401,
-            headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{problem}"'},
+            headers={
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{problem}"'
+            },
         )
 
     def _server_error(self, path: str) -> Response:

@@ -127,11 +127,11 @@ class Ledger:
                 }
                 for (bl, ref), e in self.orders.items()
             },
-            "ordersAccepted": {f"{bl}:{ref}": e.accepted for (bl, ref), e in self.orders.items()},
-            "paymentsAccepted": dict(self.payments_accepted),
+            "orders_accepted": {f"{bl}:{ref}": e.accepted for (bl, ref), e in self.orders.items()},
+            "payments_accepted": dict(self.payments_accepted),
             "payments": {acc: list(entries) for acc, entries in self.payments.items()},
-            "paymentApplications": dict(self.applications()),
-            "paymentFailures": list(self.payment_failures),
+            "payment_applications": dict(self.applications()),
+            "payment_failures": list(self.payment_failures),
             "notifications": [n.as_json() for n in self.notifications],
             "requests": {route: dict(counts) for route, counts in self.requests.items()},
             "faults": dict(self.faults),

@@ -32,6 +32,7 @@ class Notifier:
     def __init__(
         self,
         config: SandboxConfig,
+        *,
         rng: random.Random,
         ledger: Ledger,
         clock: Clock,
@@ -97,7 +98,7 @@ class Notifier:
                     endpoint.url,
                     content=dumps(body),
                     headers={"Content-Type": "application/json"},
-                    auth=auth,
+                    auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                     timeout=self._config.webhook_timeout_s,
                 )
                 record.status = response.status_code

@@ -22,7 +22,7 @@ from worker.sandbox.pos import (
 )
 from worker.sandbox.spring import JAVA_TYPES, FieldError
 
-__all__ = ["Checker", "parse_order", "parse_payment"]
+__all__ = ["ORDER_OBJECT", "PAYMENT_OBJECT", "Checker", "parse_order", "parse_payment"]
 
 ORDER_OBJECT: dict[OrderKind, str] = {"local": "localOrder", "toGo": "toGoOrder"}
 PAYMENT_OBJECT = "standalonePayment"

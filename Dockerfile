@@ -1,0 +1,12 @@
+# One image for every orderflow process; docker-compose.yml picks the command.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY worker ./worker
+COPY tasks ./tasks
+RUN pip install . && useradd --system --uid 10001 orderflow
+USER orderflow
+EXPOSE 8000
+CMD ["orderflow", "api", "--host", "0.0.0.0", "--port", "8000"]

@@ -9,6 +9,9 @@ REFERENCE_INDEX = PREFIX + ":ref:{ref}"  # set of business location ids using th
 PAYMENT_INDEX = PREFIX + ":payref:{ref}"  # "{bl}:{ref}" of the order a payment belongs to
 NOTIFICATION_KEY = PREFIX + ":notification:{id}"
 UNMATCHED = PREFIX + ":unmatched"  # list of notification ids no order claimed
+THROTTLE = (
+    PREFIX + ":throttle:{bl}"
+)  # set while K-Series rate-limits this location (PX = Retry-After)
 TIMERS = PREFIX + ":timers"  # zset: member "o:{bl}:{ref}" or "n:{id}", score = due epoch ms
 
 RECORD_TTL_S = 30 * 24 * 3600

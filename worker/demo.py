@@ -115,9 +115,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table: scenario, expected, status, seconds, why."""
     lines = [f"{'scenario':<28} {'expected':<16} {'status':<16} {'secs':>6}  why", "-" * 110]
     for row in rows:
-        why = row.get("failureReason") or (
-            row["history"][-1]["detail"] if row.get("history") else ""
-        )
+        ended = [h for h in row.get("history", []) if h["status"] == row["status"]]
+        why = row.get("failureReason") or (ended[0]["detail"] if ended else "")
         mark = "" if row["status"] == row["expected"] else "  <-- unexpected"
         cells = f"{row['scenario']:<28} {row['expected']:<16} {row['status']:<16}"
         lines.append(f"{cells} {row['wall_s']:>6.1f}  {why}{mark}")

@@ -17,7 +17,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from worker.errors import KSeriesError, OrderNotFound, UpstreamError, ValidationRejected
+from worker.errors import (
+    KSeriesError,
+    OrderNotFound,
+    RateLimited,
+    UpstreamError,
+    ValidationRejected,
+)
 from worker.events import (
     AccountNews,
     CheckMissing,
@@ -52,6 +58,8 @@ __all__ = ["Engine", "Notification", "parse_notification", "utcnow"]
 
 log = structlog.get_logger(__name__)
 MAX_STEPS = 8
+RATE_LIMIT_DEFAULT_S = 2.0  # a 429 without Retry-After
+RATE_LIMIT_MAX_S = 300.0
 Notification = OrderNotification | PaymentNotification | AccountNotification
 
 
@@ -125,7 +133,9 @@ class Engine:
         client: KSeriesClient,
         policy: Policy,
         clock: Callable[[], datetime] = utcnow,
+        endpoint_id: str = "orderflow",
     ) -> None:
+        self.endpoint_id = endpoint_id
         self.store = store
         self.client = client
         self.policy = policy
@@ -161,14 +171,23 @@ class Engine:
                 "order.transition",
                 from_status=str(before.status),
                 to_status=str(after.status),
-                event=after.history[-1].event,
+                cause=after.history[-1].event,
                 detail=after.history[-1].detail,
             )
         return after
 
     def _perform(self, action: Action, order: Order) -> Event:
+        bl = order.business_location_id
+        held = self.store.throttled_for(bl)
+        if held > 0:  # a 429 for this location: wait it out without calling
+            return Retry(_call_name(action), "location rate-limited by K-Series (429)", held)
         try:
             return self._call(action, order)
+        except RateLimited as exc:
+            wait = exc.retry_after_s if exc.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
+            self.store.throttle(bl, min(wait, RATE_LIMIT_MAX_S))
+            log.warning("kseries.rate_limited", action=action.value, retry_after_s=wait)
+            return Retry(_call_name(action), str(exc), wait)
         except ValidationRejected as exc:
             if action is Action.SUBMIT:
                 return SubmitRejected(exc.message)
@@ -209,7 +228,7 @@ class Engine:
         body = ApplyPayment(
             iKaccountIdentifier=order.account_identifier,
             thirdPartyPaymentReference=payment.reference,
-            endpointId=order.submission.order.endpointId or "",
+            endpointId=order.submission.order.endpointId or self.endpoint_id,
             businessLocationId=bl,
             taskTtlInMs=int(self.policy.payment_ttl.total_seconds() * 1000),
             paymentMethod=settle.paymentMethod,

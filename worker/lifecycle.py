@@ -304,8 +304,11 @@ def _retry(order: Order, event: Retry, now: datetime, policy: Policy) -> Order:
     if order.status is Status.CONFIRMED and attempts > MAX_READ_ATTEMPTS:
         reason = f"on the POS, but its check could not be read: {detail}"
         return _move(order, Status.NEEDS_ATTENTION, now, "retry", reason, failure_reason=reason)
-    updates: dict[str, Any] = {"poll_attempts": attempts, "last_error": detail, "wake_at": wake}
     payment = order.current_payment
+    if order.status is Status.SETTLING and payment and now >= payment.deadline + policy.payment_ttl:
+        reason = f"payment {payment.reference} could not be verified: {detail}"
+        return _move(order, Status.NEEDS_ATTENTION, now, "retry", reason, failure_reason=reason)
+    updates: dict[str, Any] = {"poll_attempts": attempts, "last_error": detail, "wake_at": wake}
     if order.status is Status.SETTLING and payment and event.call == "pay":
         # The POST may have reached K-Series: the payment is uncertain until this TTL ends.
         sent = payment.model_copy(

@@ -53,5 +53,8 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         return Engine(
-            store=self.store, client=self.client, policy=Policy.from_settings(self.settings)
+            store=self.store,
+            client=self.client,
+            policy=Policy.from_settings(self.settings),
+            endpoint_id=self.settings.endpoint_id,
         )

@@ -158,6 +158,19 @@ class OrderStore:
             counts = pipe.execute()
         return dict(zip(Status, (int(c) for c in counts), strict=True))
 
+    # --- rate limits --------------------------------------------------------------------------
+
+    def throttle(self, bl: int, seconds: float) -> None:
+        """K-Series answered 429 for this location: hold its calls for `seconds`."""
+        with _redis_errors():
+            self._r.set(k.THROTTLE.format(bl=bl), "1", px=max(1, int(seconds * 1000)))
+
+    def throttled_for(self, bl: int) -> float:
+        """Seconds left before calls for this location may resume (0 when not throttled)."""
+        with _redis_errors():
+            left = self._r.pttl(k.THROTTLE.format(bl=bl))
+        return max(0, int(left)) / 1000
+
     # --- timers -------------------------------------------------------------------------------
 
     @staticmethod

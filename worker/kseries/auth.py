@@ -82,7 +82,9 @@ def exchange(settings: Settings, form: dict[str, str], now: datetime) -> TokenPa
     """
     auth: httpx.Auth | None = None
     if settings.kseries_client_id and settings.kseries_client_secret:
-        auth = httpx.BasicAuth(settings.kseries_client_id, settings.kseries_client_secret.get_secret_value())
+        auth = httpx.BasicAuth(
+            settings.kseries_client_id, settings.kseries_client_secret.get_secret_value()
+        )
     with httpx.Client(timeout=10.0, auth=auth) as http:
         response = http.post(settings.token_url, data=form)
     if response.status_code != 200:

@@ -92,5 +92,6 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore"):
+    # Per-task "received"/"succeeded" lines (the sweeper runs twice a second) belong in Flower.
+    for noisy in ("httpx", "httpcore", "celery.worker.strategy", "celery.app.trace"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

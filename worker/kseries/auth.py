@@ -14,8 +14,8 @@ from typing import cast
 
 import httpx
 import redis
-from redis.lock import Lock
 import structlog
+from redis.lock import Lock
 
 from config.settings import Settings
 from worker.constants import PREFIX

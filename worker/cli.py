@@ -251,5 +251,19 @@ def demo(api_url: str | None) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("--orders", default=1000, show_default=True, help="how many orders to push through")
+def chaos(orders: int) -> None:
+    """Break the real stack while orders flow (5xx, 429, lost answers, kills, a Redis restart)."""
+    from worker.chaos import run_chaos
+
+    report = run_chaos(orders)
+    click.echo("\n".join(report.lines()))
+    for line in report.wrong_status[:20]:
+        click.echo(f"  wrong: {line}")
+    if not report.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -286,7 +286,8 @@ def _retry(order: Order, event: Retry, now: datetime, policy: Policy) -> Order:
     detail = f"{event.call}: {event.error}"
     if order.status.terminal:
         return _note(order, now, "retry", f"ignored: {detail}")
-    floor = timedelta(seconds=event.retry_after_s or 0)
+    # Retry-After is a floor; jitter above it so a throttled location is not hit by a herd.
+    floor = timedelta(seconds=(event.retry_after_s or 0) * (1 + policy.rand() / 4))
     if order.status is Status.QUEUED:
         attempts = order.submit_attempts + 1
         wait = max(backoff(attempts - 1, policy.poll_initial, policy.poll_max, policy.rand), floor)

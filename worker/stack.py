@@ -270,6 +270,18 @@ class Stack:
             time.sleep(0.05)
         return url
 
+    def restart_redis(self, down_s: float) -> None:
+        """Stop the embedded Redis (it flushes its AOF), stay down `down_s`, start it again."""
+        port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
+        self.terminate("redis")
+        time.sleep(down_s)
+        self.start_redis(port)
+        deadline = time.monotonic() + 15
+        while not _reachable(self.redis_url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("embedded redis-server did not come back")
+            time.sleep(0.05)
+
     def start_redis(self, port: int) -> None:
         self._spawn(
             "redis",
@@ -284,7 +296,7 @@ class Stack:
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "everysec",
+                "always",
                 "--save",
                 "",
                 "--protected-mode",

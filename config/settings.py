@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     kseries_client_id: str | None = None
     kseries_client_secret: SecretStr | None = None
     kseries_timeout_s: float = Field(default=10.0, gt=0)
+    # OAuth2 authorization-code grant (`orderflow auth login`).
+    kseries_authorize_url: str | None = None
+    kseries_redirect_uri: str = "http://127.0.0.1:8765/callback"
+    kseries_scopes: str = "orders-api financial-api"
+    # Hold orders while `GET /o/op/1/onlineOrderReadiness` says NOT_READY (one call per submit).
+    readiness_check: bool = False
 
     endpoint_id: str = "orderflow"
     webhook_url: str = "http://127.0.0.1:8000/webhooks/kseries"
@@ -72,6 +78,15 @@ class Settings(BaseSettings):
     def broker(self) -> str:
         """The Celery broker: ORDERFLOW_BROKER_URL, else the state Redis."""
         return self.broker_url or self.redis_url
+
+    @property
+    def authorize_url(self) -> str:
+        """V1 `{base}/oauth/authorize`; for a V2 realm token URL, the realm's `/auth`."""
+        if self.kseries_authorize_url:
+            return self.kseries_authorize_url
+        if self.kseries_token_url and self.kseries_token_url.endswith("/openid-connect/token"):
+            return self.kseries_token_url[: -len("token")] + "auth"
+        return f"{self.kseries_base_url.rstrip('/')}/oauth/authorize"
 
     @property
     def token_url(self) -> str:

@@ -86,6 +86,11 @@ class _BodyLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+def _set_counter(child: Any, value: int) -> None:
+    """Counters are kept in Redis by every process; mirror the shared total here."""
+    child._value.set(value)
+
+
 def _metrics(store: OrderStore) -> tuple[CollectorRegistry, Counter]:
     registry = CollectorRegistry()
     webhooks = Counter(
@@ -97,12 +102,36 @@ def _metrics(store: OrderStore) -> tuple[CollectorRegistry, Counter]:
     )
     pending = Gauge("orderflow_timers_pending", "Durable timers waiting", registry=registry)
 
+    calls = Counter(
+        "orderflow_kseries_calls",
+        "K-Series answers by route and status",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    transitions = Counter(
+        "orderflow_transitions",
+        "Order transitions",
+        ["from_status", "to_status"],
+        registry=registry,
+    )
+    retries = Counter(
+        "orderflow_retries", "Retried K-Series calls by step", ["call"], registry=registry
+    )
+
     def refresh() -> None:
         try:
             for status, count in store.count_by_status().items():
                 orders.labels(status=str(status)).set(count)
             lag.set(store.timer_lateness_ms(utcnow()) / 1000)
             pending.set(store.pending_timers())
+            for label, value in store.counters("kseries_calls").items():
+                method, route, code = label.split(" ", 2)
+                _set_counter(calls.labels(method=method, route=route, status=code), value)
+            for label, value in store.counters("transitions").items():
+                before, _, after = label.partition("->")
+                _set_counter(transitions.labels(from_status=before, to_status=after), value)
+            for label, value in store.counters("retries").items():
+                _set_counter(retries.labels(call=label), value)
         except StoreUnavailable:
             pass
 

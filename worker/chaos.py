@@ -108,7 +108,7 @@ class _Probe:
         """Versions of active orders whose work was due when the worker died."""
         keys: list[str] = []
         for status in ACTIVE:
-            keys += [f"orderflow:order:{m}" for m in self.r.smembers(f"orderflow:status:{status}")]
+            keys += [f"orderflow:order:{m!s}" for m in self.r.smembers(f"orderflow:status:{status}")]
         due = {}
         for key, raw in zip(keys, self.r.mget(keys) if keys else [], strict=True):
             if not raw:
@@ -122,7 +122,11 @@ class _Probe:
     def moved(self, versions: dict[str, int]) -> set[str]:
         keys = list(versions)
         raws = self.r.mget(keys) if keys else []
-        return {k for k, raw in zip(keys, raws, strict=True) if raw and json.loads(raw)["version"] > versions[k]}
+        return {
+            k
+            for k, raw in zip(keys, raws, strict=True)
+            if raw and json.loads(raw)["version"] > versions[k]
+        }
 
 
 def _epoch(iso: str) -> float:
@@ -182,7 +186,10 @@ def run_chaos(
         http.patch(f"{stack.sandbox_url}/_sandbox/config", json=FAULTS).raise_for_status()
         probe = _Probe(stack.redis_url)
         refs = [
-            (replace(_scenario(i), location=FIRST_LOCATION + i % locations), f"chaos-{i}-{uuid.uuid4().hex[:8]}")
+            (
+                replace(_scenario(i), location=FIRST_LOCATION + i % locations),
+                f"chaos-{i}-{uuid.uuid4().hex[:8]}",
+            )
             for i in range(orders)
         ]
         accepted: list[tuple[Scenario, str]] = []
@@ -227,8 +234,13 @@ def run_chaos(
         report.kill_recovery_s.append(_recovery(stack, probe))
         producer.join()
         report.accepted_by_api = len(accepted)
-        views = _wait_all_terminal(http, stack.api_url, accepted, timeout_s=max(300.0, orders * 0.5))
-        http.patch(f"{stack.sandbox_url}/_sandbox/config", json={k: 0 for k in FAULTS if k.endswith("rate")})
+        views = _wait_all_terminal(
+            http, stack.api_url, accepted, timeout_s=max(300.0, orders * 0.5)
+        )
+        http.patch(
+            f"{stack.sandbox_url}/_sandbox/config",
+            json={k: 0 for k in FAULTS if k.endswith("rate")},
+        )
         ledger = http.get(f"{stack.sandbox_url}/_sandbox/ledger").json()
         _check(report, accepted, views, ledger, http, stack.sandbox_url)
     report.wall_s = time.monotonic() - started
@@ -265,7 +277,7 @@ def _wait_all_terminal(
     return views
 
 
-def _check(
+def _check(  # noqa: PLR0917 -- one call site, all inputs of one check
     report: ChaosReport,
     accepted: list[tuple[Scenario, str]],
     views: dict[str, dict[str, Any]],
@@ -281,7 +293,9 @@ def _check(
             continue
         statuses[view["status"]] += 1
         if view["status"] != scenario.expected:
-            report.wrong_status.append(f"{ref}: {view['status']} ({view.get('failureReason')}), expected {scenario.expected}")
+            report.wrong_status.append(
+                f"{ref}: {view['status']} ({view.get('failureReason')}), expected {scenario.expected}"
+            )
         if ledger["orders_accepted"].get(f"{scenario.location}:{ref}", 0) > 1:
             report.accepted_twice += 1
     report.statuses = dict(statuses)
@@ -291,7 +305,7 @@ def _check(
         for v in views.values()
         if v["payments"] and v["status"] == "completed"
     }
-    for account, payments in ledger["payments"].items():
+    for payments in ledger["payments"].values():
         if len({p["thirdPartyPaymentReference"] for p in payments}) > 1:
             report.payments_applied_twice += 1  # two follow-up payments landed on one check
     for location, account in settled:

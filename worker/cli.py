@@ -150,6 +150,41 @@ def orders(wanted: str) -> None:
 
 
 @main.command()
+@click.argument("business_location_id", type=int)
+@click.argument("reference")
+@click.option(
+    "--new-order", is_flag=True, help="send it again under a new reference even if it is on the POS"
+)
+@click.option("--max-amount", type=str, default=None, help="a new settleRemaining.maxAmount")
+def replay(
+    business_location_id: int, reference: str, new_order: bool, max_amount: str | None
+) -> None:
+    """Re-drive a failed or needs_attention order on purpose."""
+    from worker.engine import utcnow
+    from worker.errors import OrderflowError
+    from worker.producer import celery_enqueue
+    from worker.replay import replay as do_replay
+    from worker.runtime import Runtime
+
+    store = Runtime(get_settings()).store
+    try:
+        order = do_replay(
+            store,
+            business_location_id,
+            reference,
+            now=utcnow(),
+            enqueue=celery_enqueue,
+            new_order=new_order,
+            max_amount=Decimal(max_amount) if max_amount else None,
+        )
+    except OrderflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{order.reference} @ {order.business_location_id}: {order.status} ({order.history[-1].detail})"
+    )
+
+
+@main.command()
 def unmatched() -> None:
     """Notifications no order claimed (kept for inspection)."""
     from worker.runtime import Runtime
@@ -167,10 +202,9 @@ def unmatched() -> None:
 @click.pass_context
 def sandbox(ctx: click.Context, port: int) -> None:
     """The K-Series sandbox: a local stand-in for the K-Series API and its POS."""
-    from worker.sandbox.__main__ import main as sandbox_main
+    from worker.sandbox.server import main as sandbox_main
 
-    sys.argv = ["orderflow sandbox", "--port", str(port), *ctx.args]
-    sandbox_main()
+    sys.exit(sandbox_main(["--port", str(port), *ctx.args]))
 
 
 def _stack_config(**overrides: Any) -> Any:

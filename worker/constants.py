@@ -12,6 +12,7 @@ UNMATCHED = PREFIX + ":unmatched"  # list of notification ids no order claimed
 THROTTLE = (
     PREFIX + ":throttle:{bl}"
 )  # set while K-Series rate-limits this location (PX = Retry-After)
+METRICS = PREFIX + ":metrics:{name}"  # hash label -> count, shared by every process
 TIMERS = PREFIX + ":timers"  # zset: member "o:{bl}:{ref}" or "n:{id}", score = due epoch ms
 
 RECORD_TTL_S = 30 * 24 * 3600

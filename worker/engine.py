@@ -48,6 +48,7 @@ from worker.kseries.models import (
     ApplyPayment,
     OrderNotification,
     PaymentNotification,
+    Readiness,
     Sale,
 )
 from worker.lifecycle import Action, Policy, apply, next_action
@@ -134,8 +135,10 @@ class Engine:
         policy: Policy,
         clock: Callable[[], datetime] = utcnow,
         endpoint_id: str = "orderflow",
+        readiness_check: bool = False,
     ) -> None:
         self.endpoint_id = endpoint_id
+        self.readiness_check = readiness_check
         self.store = store
         self.client = client
         self.policy = policy
@@ -167,6 +170,7 @@ class Engine:
             lambda o: apply(o, event, self.clock(), self.policy),
         )
         if after.status is not before.status:
+            self.store.count("transitions", f"{before.status}->{after.status}")
             log.info(
                 "order.transition",
                 from_status=str(before.status),
@@ -186,6 +190,7 @@ class Engine:
         except RateLimited as exc:
             wait = exc.retry_after_s if exc.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
             self.store.throttle(bl, min(wait, RATE_LIMIT_MAX_S))
+            self.store.count("retries", _call_name(action))
             log.warning("kseries.rate_limited", action=action.value, retry_after_s=wait)
             return Retry(_call_name(action), str(exc), wait)
         except ValidationRejected as exc:
@@ -195,6 +200,7 @@ class Engine:
                 return PaymentRejected(order.current_payment.reference, exc.message)
             return Retry(action.value, str(exc))
         except KSeriesError as exc:
+            self.store.count("retries", _call_name(action))
             retry_after = getattr(exc, "retry_after_s", None)
             level = "warning" if exc.retryable else "error"
             getattr(log, level)("kseries.call_failed", action=action.value, error=str(exc))
@@ -209,6 +215,13 @@ class Engine:
     def _call(self, action: Action, order: Order) -> Event:
         bl, ref = order.business_location_id, order.reference
         if action is Action.SUBMIT:
+            if self.readiness_check:
+                readiness = self.client.readiness(bl)
+                if readiness.status != "READY":
+                    # Hold the order rather than burn its delivery window on a closed location.
+                    return Retry(
+                        "readiness", f"location not ready for online orders ({_why(readiness)})"
+                    )
             answer = self.client.submit_order(order.submission.type, order.submission.order)
             return SubmitAccepted(duplicate=answer == "duplicate")
         if action is Action.SUBMIT_DEADLINE:
@@ -280,6 +293,18 @@ class Engine:
             return note.businessLocationId, note.thirdPartyReference
         locations = self.store.locations_for(note.thirdPartyReference)
         return (locations[0], note.thirdPartyReference) if len(locations) == 1 else None
+
+
+def _why(readiness: Readiness) -> str:
+    status = readiness.posStatus or {}
+    reasons = [
+        f"sales period {status['salesPeriod']}"
+        if status.get("salesPeriod") not in (None, "OPENED")
+        else "",
+        "online orders disabled on the POS" if status.get("acceptingOnlineOrders") is False else "",
+        "no devices available" if status.get("availableDevices") is False else "",
+    ]
+    return ", ".join(r for r in reasons if r) or readiness.status
 
 
 def _kind(note: Notification) -> str:

@@ -209,7 +209,7 @@ def _decide_settlement(order: Order, now: datetime, policy: Policy) -> Order:
     if order.outstanding > settle.maxAmount:
         reason = f"remainder {order.outstanding} exceeds the allowed {settle.maxAmount}"
         return _move(order, Status.NEEDS_ATTENTION, now, "settle", reason, failure_reason=reason)
-    return _start_payment(order, now, policy, order.outstanding, attempt=1)
+    return _start_payment(order, now, policy, order.outstanding, attempt=len(order.payments) + 1)
 
 
 def _start_payment(
@@ -246,6 +246,28 @@ def _first_check(order: Order, now: datetime, policy: Policy, deadline: datetime
     return min(start + wait, deadline)
 
 
+def reopen_for_settlement(order: Order, now: datetime, note: str) -> Order:
+    """Operator replay of a `needs_attention` order that is on the POS: settle it again.
+
+    The one backwards move lifecycle.md allows, and only by an explicit operator action; the
+    check is read afresh and up to `max_payment_attempts` new references may be used.
+    """
+    if order.status is not Status.NEEDS_ATTENTION or order.account_identifier is None:
+        raise ValueError("only a needs_attention order that is on the POS can be settled again")
+    entry = HistoryEntry(at=now, status=Status.CONFIRMED, event="operator.replay", detail=note)
+    return order.model_copy(
+        update={
+            "status": Status.CONFIRMED,
+            "failure_reason": None,
+            "outstanding": None,
+            "wake_at": now,
+            "poll_attempts": 0,
+            "attempt_base": len(order.payments),
+            "history": _history(order, entry),
+        }
+    )
+
+
 # --- handlers, one per event type --------------------------------------------------------------
 
 
@@ -278,7 +300,11 @@ def _submit_rejected(order: Order, event: SubmitRejected, now: datetime, policy:
 def _submit_deadline(order: Order, event: SubmitDeadline, now: datetime, policy: Policy) -> Order:
     if order.status is not Status.QUEUED:
         return _note(order, now, "submit.deadline", "ignored: already submitted")
-    reason = f"K-Series unreachable: {order.last_error or 'no answer before the submit deadline'}"
+    last = order.last_error or "no answer before the submit deadline"
+    if last.startswith("readiness:"):
+        reason = f"not sent: {last.removeprefix('readiness: ')} until the submit deadline"
+    else:
+        reason = f"K-Series unreachable: {last}"
     return _move(order, Status.FAILED, now, "submit.deadline", reason, failure_reason=reason)
 
 
@@ -430,8 +456,8 @@ def _settle_from_check(order: Order, snap: Snapshot, now: datetime, policy: Poli
     assert settle is not None
     if outstanding is not None and outstanding <= 0:
         return _move(order, Status.COMPLETED, now, "check.read", "nothing outstanding")
-    if payment.attempt >= policy.max_payment_attempts or outstanding is None:
-        reason = f"payment not applied after {payment.attempt} attempts"
+    if payment.attempt - order.attempt_base >= policy.max_payment_attempts or outstanding is None:
+        reason = f"payment not applied after {payment.attempt - order.attempt_base} attempts"
         return _move(
             order, Status.NEEDS_ATTENTION, now, "check.read", reason, failure_reason=reason
         )

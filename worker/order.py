@@ -164,6 +164,7 @@ class Order(BaseModel):
     poll_attempts: int = 0
     last_error: str | None = None
     payments: tuple[Payment, ...] = ()
+    attempt_base: int = 0  # payment attempts before the last operator replay
     failure_reason: str | None = None
     seen: tuple[str, ...] = ()  # keys of notifications already applied
     replay_of: str | None = None

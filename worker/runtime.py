@@ -10,7 +10,7 @@ import redis
 from config.settings import Settings
 from worker.engine import Engine
 from worker.kseries.auth import auth_for
-from worker.kseries.client import KSeriesClient, default_timeout
+from worker.kseries.client import KSeriesClient, default_timeout, route_of
 from worker.lifecycle import Policy
 from worker.store import OrderStore
 
@@ -44,7 +44,12 @@ class Runtime:
             timeout=default_timeout(self.settings.kseries_timeout_s),
             auth=auth_for(self.settings, self.redis),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            event_hooks={"response": [self._count_response]},
         )
+
+    def _count_response(self, response: httpx.Response) -> None:
+        label = f"{response.request.method} {route_of(response.request.url.path)} {response.status_code}"
+        self.store.count("kseries_calls", label)
 
     @cached_property
     def client(self) -> KSeriesClient:
@@ -57,4 +62,5 @@ class Runtime:
             client=self.client,
             policy=Policy.from_settings(self.settings),
             endpoint_id=self.settings.endpoint_id,
+            readiness_check=self.settings.readiness_check,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, cast
 
@@ -157,6 +157,18 @@ class OrderStore:
                 pipe.scard(k.STATUS_INDEX.format(status=status))
             counts = pipe.execute()
         return dict(zip(Status, (int(c) for c in counts), strict=True))
+
+    # --- counters (Prometheus reads them through the API, whichever process counted) -----------
+
+    def count(self, name: str, label: str, amount: int = 1) -> None:
+        """Best effort: a lost count must never fail an order."""
+        with suppress(redis.RedisError):
+            self._r.hincrby(k.METRICS.format(name=name), label, amount)
+
+    def counters(self, name: str) -> dict[str, int]:
+        with _redis_errors():
+            raw = self._r.hgetall(k.METRICS.format(name=name))
+        return {str(label): int(value) for label, value in raw.items()}
 
     # --- rate limits --------------------------------------------------------------------------
 

@@ -207,3 +207,13 @@ def test_metrics_count_orders_by_status(api: Harness) -> None:
     api.post(submission_body("r1"))
     text = api.http.get("/metrics").text
     assert 'orderflow_orders{status="queued"} 1.0' in text
+
+
+def test_metrics_mirror_the_counts_every_process_keeps_in_redis(api: Harness) -> None:
+    api.store.count("kseries_calls", "POST /o/op/1/pay 200", 2)
+    api.store.count("transitions", "queued->submitted")
+    api.store.count("retries", "submit", 3)
+    text = api.http.get("/metrics").text
+    assert 'orderflow_kseries_calls_total{method="POST",route="/o/op/1/pay",status="200"} 2.0' in text
+    assert 'orderflow_transitions_total{from_status="queued",to_status="submitted"} 1.0' in text
+    assert 'orderflow_retries_total{call="submit"} 3.0' in text

@@ -273,3 +273,39 @@ def test_a_payment_notification_is_routed_by_the_payment_reference(clock: Clock)
     done = e.apply_notification(e.store.record_notification(note, clock.now))
     assert done is not None
     assert done.status is Status.COMPLETED
+
+
+def test_a_location_that_is_not_ready_holds_the_order_with_the_reason_in_its_history(clock: Clock) -> None:
+    not_ready = {"status": "NOT_READY", "posStatus": {"salesPeriod": "CLOSED", "acceptingOnlineOrders": False}}
+    script = Script(onlineOrderReadiness=[(200, not_ready)], order_local=[(200, OK)], saleByExternalReference=[(404, {})])
+    e = engine(script, clock)
+    e.readiness_check = True
+    queued(e)
+    order = e.advance(BL, "shop-1")
+    assert order is not None
+    assert order.status is Status.QUEUED
+    assert order.history[-1].detail == (
+        "readiness: location not ready for online orders (sales period CLOSED, online orders disabled on the POS)"
+    )
+    assert script.count("/order/local") == 0
+    order = run_until_settled(e, clock)
+    assert order.status is Status.FAILED
+    assert order.failure_reason is not None
+    assert order.failure_reason.startswith("not sent: location not ready for online orders")
+    assert script.count("/order/local") == 0
+
+
+def test_a_location_that_becomes_ready_gets_its_order(clock: Clock) -> None:
+    script = Script(
+        onlineOrderReadiness=[(200, {"status": "NOT_READY"}), (200, {"status": "READY"})],
+        order_local=[(200, OK)],
+    )
+    e = engine(script, clock)
+    e.readiness_check = True
+    queued(e)
+    e.advance(BL, "shop-1")
+    clock.tick(5)
+    order = e.advance(BL, "shop-1")
+    assert order is not None
+    assert order.status is Status.SUBMITTED
+    assert script.count("/order/local") == 1

@@ -40,7 +40,7 @@ from worker.kseries.models import (
     WebhookRegistration,
 )
 
-__all__ = ["KSeriesClient", "OrderKind", "default_timeout", "dumps", "sale_reference"]
+__all__ = ["KSeriesClient", "OrderKind", "default_timeout", "dumps", "route_of", "sale_reference"]
 
 OrderKind = Literal["local", "toGo"]
 Accepted = Literal["accepted", "duplicate"]
@@ -87,6 +87,18 @@ def _retry_after(value: str | None, now: datetime | None = None) -> float | None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def route_of(path: str) -> str:
+    """A path with its ids replaced, for metric labels: `/f/finance/{bl}/saleByExternalReference`."""
+    parts = path.split("/")
+    if path.startswith("/f/finance/") and len(parts) > 3:
+        parts[3] = "{bl}"
+    if path.startswith("/o/op/1/order/accounts/") and len(parts) > 5:
+        parts[5] = "{id}"
+    if path.startswith("/o/wh/1/webhook/") and len(parts) > 4:
+        parts[4] = "{endpointId}"
+    return "/".join(parts)
 
 
 def _load(response: httpx.Response) -> Any:

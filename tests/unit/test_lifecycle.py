@@ -357,3 +357,17 @@ def test_backoff_is_exponential_capped_and_jittered_within_half_to_full() -> Non
         30,
     ]
     assert backoff(3, base, cap, lambda: 0.0).total_seconds() == 4.0
+
+
+def test_a_payment_notification_before_the_late_order_notification_keeps_the_order_completed() -> None:
+    # Given an order confirmed by polling and paid
+    order = apply(submitted(), SaleFound(on_pos()), T0, P)
+    order = apply(order, PaymentAccepted("pay-1"), T0, P)
+    order = apply(order, PaymentNews("p1", "pay-1", "SUCCESS"), T0 + S, P)
+    assert order.status is Status.COMPLETED
+    # When the ORDER SUCCESS notification arrives after the PAYMENT one
+    late = apply(order, OrderNews("o1", "SUCCESS", snapshot=on_pos()), T0 + 2 * S, P)
+    # Then nothing moves and it is recorded
+    assert late.status is Status.COMPLETED
+    assert late.payments == order.payments
+    assert late.history[-1].event == "OrderNews:SUCCESS"

@@ -10,6 +10,7 @@ import structlog
 
 from config.settings import get_settings
 from worker.celery import app
+from worker.constants import QUEUE
 from worker.engine import utcnow
 from worker.errors import StoreUnavailable
 from worker.runtime import Runtime
@@ -20,6 +21,7 @@ log = structlog.get_logger(__name__)
 _runtime: Runtime | None = None
 SWEEP_BATCH = 500
 SWEEP_ROUNDS = 20
+MAX_BACKLOG = 1_000
 
 
 def runtime() -> Runtime:
@@ -68,7 +70,11 @@ def sweep_timers() -> int:
     store = runtime().store
     sent = 0
     for _ in range(SWEEP_ROUNDS):
-        due = store.claim_due(utcnow(), SWEEP_BATCH)
+        # Backpressure: work queued but not started would only be leased again and sent twice.
+        room = MAX_BACKLOG - store.queue_length(QUEUE)
+        if room <= 0:
+            break
+        due = store.claim_due(utcnow(), min(SWEEP_BATCH, room))
         for member in due:
             kind, _, rest = member.partition(":")
             if kind == "o":
@@ -77,6 +83,6 @@ def sweep_timers() -> int:
             elif kind == "n":
                 apply_notification.apply_async((rest,))
         sent += len(due)
-        if len(due) < SWEEP_BATCH:
+        if len(due) < min(SWEEP_BATCH, room):
             break
     return sent

@@ -158,7 +158,8 @@ class Engine:
                 return order
             if action is Action.WAIT:
                 # A lease may have moved the timer: put it back where the record says.
-                return self.store.transition(bl, ref, lambda o: o)
+                self.store.reschedule(order)
+                return order
             event = self._perform(action, order)
             order = self._record(order, event)
         return order

@@ -189,6 +189,26 @@ class OrderStore:
     def _member(order: Order) -> str:
         return f"o:{order.key}"
 
+    def reschedule(self, order: Order) -> None:
+        """Put an order's timer back at its `wake_at`, unless the record changed meanwhile
+        (then its writer set the timer). Cheaper than a transition: nothing is rewritten."""
+        key = self.order_key(order.business_location_id, order.reference)
+
+        def txn(pipe: Any) -> None:
+            raw = pipe.get(key)
+            if not raw or Order.model_validate_json(raw).version != order.version:
+                return
+            pipe.multi()
+            self._index(pipe, order, order)
+
+        with _redis_errors():
+            self._r.transaction(txn, key)
+
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting in a Celery queue on this Redis (kombu keeps a list per queue)."""
+        with _redis_errors():
+            return int(self._r.llen(queue))
+
     def lease(self, member: str, now: datetime) -> None:
         """Push a timer to now + lease before handing its work to a task."""
         with _redis_errors():

@@ -125,3 +125,20 @@ def test_redis_down_is_store_unavailable() -> None:
     s = OrderStore(redis.Redis(port=1, socket_connect_timeout=0.2, decode_responses=True))
     with pytest.raises(StoreUnavailable):
         s.get(BL, "x")
+
+
+def test_reschedule_restores_a_leased_timer_unless_the_record_moved_on(
+    redis_client: redis.Redis,
+) -> None:
+    s = store(redis_client)
+    s.create(new_order(), T0)
+    waiting = s.transition(BL, "shop-1", lambda o: _advance(o, Status.SUBMITTED, 60))
+    s.claim_due(T0 + timedelta(seconds=60))  # leased to +65 s
+    s.reschedule(waiting)
+    assert s.claim_due(T0 + timedelta(seconds=64)) == []
+    assert s.claim_due(T0 + timedelta(seconds=65)) == [f"o:{BL}:shop-1"]  # lease again, +70 s
+    s.transition(
+        BL, "shop-1", lambda o: _advance(o, Status.CONFIRMED, 1)
+    )  # another writer: due at +1 s
+    s.reschedule(waiting)  # stale: must not push the timer back to +60 s
+    assert s.claim_due(T0 + timedelta(seconds=1)) == [f"o:{BL}:shop-1"]

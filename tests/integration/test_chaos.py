@@ -13,7 +13,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 
 @pytest.mark.timeout(900)
-def test_nothing_is_lost_accepted_twice_or_paid_twice_while_the_stack_is_broken(tmp_path: Path) -> None:
+def test_nothing_is_lost_accepted_twice_or_paid_twice_while_the_stack_is_broken(
+    tmp_path: Path,
+) -> None:
     # Given 20 % 5xx/429, 10 % lost answers, dropped, duplicated and reordered webhooks,
     # When orders flow while the worker is SIGKILLed twice and Redis restarts once,
     orders = int(os.environ.get("ORDERFLOW_CHAOS_ORDERS", "150"))

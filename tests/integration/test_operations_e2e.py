@@ -21,7 +21,12 @@ pytestmark = pytest.mark.integration
 
 def orderflow(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args], env=stack.env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "worker.cli", *args],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -70,7 +75,9 @@ def test_a_to_go_order_with_a_too_long_collection_code_is_refused(api: httpx.Cli
     assert response.json()["detail"][0]["field"] == "order.collectionCode"
 
 
-def test_an_operator_replays_a_failed_order_under_a_new_reference(stack: Stack, api: httpx.Client) -> None:
+def test_an_operator_replays_a_failed_order_under_a_new_reference(
+    stack: Stack, api: httpx.Client
+) -> None:
     scenario = next(s for s in SCENARIOS if s.name == "unknown SKU")
     ref = f"replay-{uuid.uuid4().hex[:8]}"
     api.post("/orders", json=scenario_body(scenario, reference=ref, ttl_ms=3_000))
@@ -89,8 +96,12 @@ def test_an_operator_replays_a_failed_order_under_a_new_reference(stack: Stack, 
 def test_the_api_refuses_to_serve_beyond_loopback_without_a_token(stack: Stack) -> None:
     env = {k: v for k, v in stack.env.items() if k != "ORDERFLOW_API_TOKEN"}
     result = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "api", "--host", "0.0.0.0", "--port", "1"],  # noqa: S104
-        env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "worker.cli", "api", "--host", "0.0.0.0", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "ORDERFLOW_API_TOKEN" in result.stderr

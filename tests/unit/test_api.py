@@ -214,7 +214,9 @@ def test_metrics_mirror_the_counts_every_process_keeps_in_redis(api: Harness) ->
     api.store.count("transitions", "queued->submitted")
     api.store.count("retries", "submit", 3)
     text = api.http.get("/metrics").text
-    assert 'orderflow_kseries_calls_total{method="POST",route="/o/op/1/pay",status="200"} 2.0' in text
+    assert (
+        'orderflow_kseries_calls_total{method="POST",route="/o/op/1/pay",status="200"} 2.0' in text
+    )
     assert 'orderflow_transitions_total{from_status="queued",to_status="submitted"} 1.0' in text
     assert 'orderflow_retries_total{call="submit"} 3.0' in text
 
@@ -224,7 +226,9 @@ def test_with_redis_down_the_api_answers_503_and_readiness_says_why() -> None:
 
     dead = OrderStore(redis_lib.Redis(port=1, socket_connect_timeout=0.2, decode_responses=True))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    app = create_app(settings=settings, store=dead, enqueue=lambda *_: None, enqueue_notification=lambda _: None)
+    app = create_app(
+        settings=settings, store=dead, enqueue=lambda *_: None, enqueue_notification=lambda _: None
+    )
     client = TestClient(app)
     response = client.post("/orders", json=submission_body("r1"))
     assert response.status_code == 503

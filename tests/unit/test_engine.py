@@ -275,9 +275,18 @@ def test_a_payment_notification_is_routed_by_the_payment_reference(clock: Clock)
     assert done.status is Status.COMPLETED
 
 
-def test_a_location_that_is_not_ready_holds_the_order_with_the_reason_in_its_history(clock: Clock) -> None:
-    not_ready = {"status": "NOT_READY", "posStatus": {"salesPeriod": "CLOSED", "acceptingOnlineOrders": False}}
-    script = Script(onlineOrderReadiness=[(200, not_ready)], order_local=[(200, OK)], saleByExternalReference=[(404, {})])
+def test_a_location_that_is_not_ready_holds_the_order_with_the_reason_in_its_history(
+    clock: Clock,
+) -> None:
+    not_ready = {
+        "status": "NOT_READY",
+        "posStatus": {"salesPeriod": "CLOSED", "acceptingOnlineOrders": False},
+    }
+    script = Script(
+        onlineOrderReadiness=[(200, not_ready)],
+        order_local=[(200, OK)],
+        saleByExternalReference=[(404, {})],
+    )
     e = engine(script, clock)
     e.readiness_check = True
     queued(e)

@@ -359,7 +359,9 @@ def test_backoff_is_exponential_capped_and_jittered_within_half_to_full() -> Non
     assert backoff(3, base, cap, lambda: 0.0).total_seconds() == 4.0
 
 
-def test_a_payment_notification_before_the_late_order_notification_keeps_the_order_completed() -> None:
+def test_a_payment_notification_before_the_late_order_notification_keeps_the_order_completed() -> (
+    None
+):
     # Given an order confirmed by polling and paid
     order = apply(submitted(), SaleFound(on_pos()), T0, P)
     order = apply(order, PaymentAccepted("pay-1"), T0, P)

@@ -25,13 +25,20 @@ def stored(order: Order) -> tuple[OrderStore, list[tuple[int, str]]]:
 def failed() -> Order:
     p = policy()
     order = apply(new_order("shop-9"), SubmitAccepted(), T0, p)
-    return apply(order, OrderNews("k", "FAILURE", reason="Not processed before validity ended"), T0, p)
+    return apply(
+        order, OrderNews("k", "FAILURE", reason="Not processed before validity ended"), T0, p
+    )
 
 
 def above_max() -> Order:
     p = policy()
     order = apply(new_order("shop-9", settle="1.00"), SubmitAccepted(), T0, p)
-    return apply(order, OrderNews("k", "SUCCESS", snapshot=Snapshot("A1.1", Decimal("20"), Decimal("10"))), T0, p)
+    return apply(
+        order,
+        OrderNews("k", "SUCCESS", snapshot=Snapshot("A1.1", Decimal("20"), Decimal("10"))),
+        T0,
+        p,
+    )
 
 
 def test_a_failed_order_is_sent_again_under_a_new_reference_linked_both_ways() -> None:
@@ -59,7 +66,9 @@ def test_an_order_is_replayed_once() -> None:
 def test_a_replay_of_a_replay_counts_up() -> None:
     store, _ = stored(failed())
     replay(store, BL, "shop-9", now=T0, enqueue=lambda *_: None)
-    store.transition(BL, "shop-9-r1", lambda o: apply(o, OrderNews("k", "FAILURE", "again"), T0, policy()))
+    store.transition(
+        BL, "shop-9-r1", lambda o: apply(o, OrderNews("k", "FAILURE", "again"), T0, policy())
+    )
     assert replay(store, BL, "shop-9-r1", now=T0, enqueue=lambda *_: None).reference == "shop-9-r2"
 
 
@@ -72,7 +81,12 @@ def test_an_active_or_completed_order_is_not_replayed() -> None:
 def test_an_order_on_the_pos_is_settled_again_with_a_raised_max_amount() -> None:
     store, enqueued = stored(above_max())
     order = replay(
-        store, BL, "shop-9", now=T0, enqueue=lambda bl, ref: enqueued.append((bl, ref)), max_amount=Decimal("20.00")
+        store,
+        BL,
+        "shop-9",
+        now=T0,
+        enqueue=lambda bl, ref: enqueued.append((bl, ref)),
+        max_amount=Decimal("20.00"),
     )
     assert order.status is Status.CONFIRMED
     assert order.failure_reason is None
@@ -80,5 +94,7 @@ def test_an_order_on_the_pos_is_settled_again_with_a_raised_max_amount() -> None
     assert next_action(order, T0, policy()) is Action.READ_CHECK
     settled = apply(order, CheckRead(Snapshot("A1.1", Decimal("20"), Decimal("10"))), T0, policy())
     assert settled.status is Status.SETTLING
-    assert settled.current_payment is not None and settled.current_payment.amount == Decimal("10.00")
+    assert settled.current_payment is not None and settled.current_payment.amount == Decimal(
+        "10.00"
+    )
     assert enqueued == [(BL, "shop-9")]

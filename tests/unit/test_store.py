@@ -133,12 +133,11 @@ def test_reschedule_restores_a_leased_timer_unless_the_record_moved_on(
     s = store(redis_client)
     s.create(new_order(), T0)
     waiting = s.transition(BL, "shop-1", lambda o: _advance(o, Status.SUBMITTED, 60))
-    s.claim_due(T0 + timedelta(seconds=60))  # leased to +65 s
-    s.reschedule(waiting)
-    assert s.claim_due(T0 + timedelta(seconds=64)) == []
-    assert s.claim_due(T0 + timedelta(seconds=65)) == [f"o:{BL}:shop-1"]  # lease again, +70 s
-    s.transition(
-        BL, "shop-1", lambda o: _advance(o, Status.CONFIRMED, 1)
-    )  # another writer: due at +1 s
-    s.reschedule(waiting)  # stale: must not push the timer back to +60 s
-    assert s.claim_due(T0 + timedelta(seconds=1)) == [f"o:{BL}:shop-1"]
+    s.lease(f"o:{BL}:shop-1", T0)  # a duplicate task leased it: due at +5 s
+    s.reschedule(waiting)  # that task found nothing due: back to +60 s
+    assert s.claim_due(T0 + timedelta(seconds=59)) == []
+    s.lease(f"o:{BL}:shop-1", T0)
+    s.transition(BL, "shop-1", lambda o: _advance(o, Status.CONFIRMED, 90))  # another writer: +90 s
+    s.reschedule(waiting)  # stale: must not pull the timer to +60 s
+    assert s.claim_due(T0 + timedelta(seconds=89)) == []
+    assert s.claim_due(T0 + timedelta(seconds=90)) == [f"o:{BL}:shop-1"]

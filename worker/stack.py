@@ -310,8 +310,13 @@ class Stack:
             self._logs.append(handle)  # type: ignore[arg-type]
         else:
             handle = None
+        # Own session: a Ctrl-C reaches `orderflow up` alone, which then stops each child in order.
         process = subprocess.Popen(
-            argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT if handle else None
+            argv,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT if handle else None,
+            start_new_session=True,
         )
         self.processes[name] = process
         return process

@@ -108,7 +108,9 @@ class _Probe:
         """Versions of active orders whose work was due when the worker died."""
         keys: list[str] = []
         for status in ACTIVE:
-            keys += [f"orderflow:order:{m!s}" for m in self.r.smembers(f"orderflow:status:{status}")]
+            keys += [
+                f"orderflow:order:{m!s}" for m in self.r.smembers(f"orderflow:status:{status}")
+            ]
         due = {}
         for key, raw in zip(keys, self.r.mget(keys) if keys else [], strict=True):
             if not raw:

@@ -1,0 +1,154 @@
+"""The building blocks every transition uses: history, forward-only moves, settlement start."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from config.settings import Confirmation
+from worker.events import AccountNews, Event, OrderNews, PaymentNews, Snapshot
+from worker.lifecycle.policy import Policy
+from worker.money import cents
+from worker.order import HistoryEntry, Order, Payment, Status
+
+__all__ = [
+    "confirm",
+    "decide_settlement",
+    "event_name",
+    "first_check",
+    "history",
+    "merge",
+    "move",
+    "note",
+    "reopen_for_settlement",
+    "replace_payment",
+    "start_payment",
+]
+
+HISTORY_HEAD, HISTORY_TAIL = 20, 180
+
+
+def history(order: Order, entry: HistoryEntry) -> tuple[HistoryEntry, ...]:
+    history = (*order.history, entry)
+    if len(history) > HISTORY_HEAD + HISTORY_TAIL:
+        history = history[:HISTORY_HEAD] + history[-HISTORY_TAIL:]
+    return history
+
+
+def note(order: Order, now: datetime, event: str, detail: str, **updates: Any) -> Order:
+    """Record an event that does not change the status."""
+    entry = HistoryEntry(at=now, status=order.status, event=event, detail=detail)
+    return order.model_copy(update={**updates, "history": history(order, entry)})
+
+
+def move(
+    order: Order, status: Status, now: datetime, event: str, detail: str, **updates: Any
+) -> Order:
+    """Move forward to `status`; terminal states clear the timer."""
+    if status.rank < order.status.rank or order.status.terminal:
+        raise AssertionError(f"illegal transition {order.status} -> {status}")
+    if status.terminal:
+        updates.setdefault("wake_at", None)
+    entry = HistoryEntry(at=now, status=status, event=event, detail=detail)
+    return order.model_copy(update={**updates, "status": status, "history": history(order, entry)})
+
+
+def merge(order: Order, snapshot: Snapshot) -> dict[str, Any]:
+    """Account facts from a snapshot, keeping what we knew when it says nothing."""
+    updates: dict[str, Any] = {}
+    if snapshot.account_identifier:
+        updates["account_identifier"] = snapshot.account_identifier
+    if snapshot.total is not None and snapshot.paid is not None:
+        updates["total"] = cents(snapshot.total)
+        updates["paid"] = cents(snapshot.paid)
+        updates["outstanding"] = max(Decimal("0.00"), cents(snapshot.total - snapshot.paid))
+    return updates
+
+
+def confirm(order: Order, now: datetime, policy: Policy, event: str, snapshot: Snapshot) -> Order:
+    order = move(order, Status.CONFIRMED, now, event, "on the POS", **merge(order, snapshot))
+    return decide_settlement(order, now, policy)
+
+
+def decide_settlement(order: Order, now: datetime, policy: Policy) -> Order:
+    """From `confirmed`: complete, settle the remainder, or flag it (lifecycle.md)."""
+    settle = order.settle
+    if settle is None:
+        return move(
+            order, Status.COMPLETED, now, "settle", "nothing to settle (no settleRemaining)"
+        )
+    if order.account_identifier is None or order.outstanding is None:
+        return note(
+            order, now, "settle", "outstanding amount unknown: reading the check", wake_at=now
+        )
+    if order.outstanding <= 0:
+        return move(order, Status.COMPLETED, now, "settle", "nothing outstanding")
+    if order.outstanding > settle.maxAmount:
+        reason = f"remainder {order.outstanding} exceeds the allowed {settle.maxAmount}"
+        return move(order, Status.NEEDS_ATTENTION, now, "settle", reason, failure_reason=reason)
+    return start_payment(order, now, policy, order.outstanding, attempt=len(order.payments) + 1)
+
+
+def start_payment(
+    order: Order, now: datetime, policy: Policy, amount: Decimal, attempt: int
+) -> Order:
+    reference = policy.new_payment_reference()
+    while reference == order.reference or any(p.reference == reference for p in order.payments):
+        reference = policy.new_payment_reference()
+    payment = Payment(
+        reference=reference,
+        amount=amount,
+        attempt=attempt,
+        created_at=now,
+        deadline=now + policy.payment_ttl + policy.payment_grace,
+    )
+    detail = f"paying {amount} under {reference} (attempt {attempt})"
+    updates = {"payments": (*order.payments, payment), "wake_at": now, "poll_attempts": 0}
+    if order.status is Status.SETTLING:
+        return note(order, now, "payment.start", detail, **updates)
+    return move(order, Status.SETTLING, now, "payment.start", detail, **updates)
+
+
+def replace_payment(order: Order, payment: Payment) -> tuple[Payment, ...]:
+    return tuple(payment if p.reference == payment.reference else p for p in order.payments)
+
+
+def first_check(order: Order, now: datetime, policy: Policy, deadline: datetime) -> datetime:
+    start = max(now, order.scheduled_at or now)
+    if policy.confirmation is Confirmation.WEBHOOK:
+        return deadline
+    wait = (
+        policy.webhook_wait if policy.confirmation is Confirmation.HYBRID else policy.poll_initial
+    )
+    return min(start + wait, deadline)
+
+
+def reopen_for_settlement(order: Order, now: datetime, note: str) -> Order:
+    """Operator replay of a `needs_attention` order that is on the POS: settle it again.
+
+    The one backwards move lifecycle.md allows, and only by an explicit operator action; the
+    check is read afresh and up to `max_payment_attempts` new references may be used.
+    """
+    if order.status is not Status.NEEDS_ATTENTION or order.account_identifier is None:
+        raise ValueError("only a needs_attention order that is on the POS can be settled again")
+    entry = HistoryEntry(at=now, status=Status.CONFIRMED, event="operator.replay", detail=note)
+    return order.model_copy(
+        update={
+            "status": Status.CONFIRMED,
+            "failure_reason": None,
+            "outstanding": None,
+            "wake_at": now,
+            "poll_attempts": 0,
+            "attempt_base": len(order.payments),
+            "history": history(order, entry),
+        }
+    )
+
+
+def event_name(event: Event) -> str:
+    if isinstance(event, OrderNews | PaymentNews):
+        return f"{type(event).__name__}:{event.status}"
+    if isinstance(event, AccountNews):
+        return f"AccountNews:{event.kind}"
+    return type(event).__name__

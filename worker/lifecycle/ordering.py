@@ -1,0 +1,193 @@
+"""Transitions of getting the order onto the POS: submit answers, sale lookups, ORDER news."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from config.settings import Confirmation
+from worker.events import (
+    AccountNews,
+    OrderNews,
+    Retry,
+    SaleFound,
+    SaleNotFound,
+    Snapshot,
+    SubmitAccepted,
+    SubmitDeadline,
+    SubmitRejected,
+)
+from worker.lifecycle.moves import (
+    confirm,
+    decide_settlement,
+    event_name,
+    first_check,
+    merge,
+    move,
+    note,
+    replace_payment,
+)
+from worker.lifecycle.policy import Policy, backoff, send_until
+from worker.lifecycle.settlement import settle_from_check
+from worker.order import Order, Status
+
+MAX_READ_ATTEMPTS = 40
+ON_POS_NEWS = frozenset(
+    {"SUCCESS", "CLOSED", "CHECK_WAS_UPDATED", "IN_DELIVERY", "READY_FOR_PICKUP"}
+)
+OFF_POS_NEWS = {"CANCELLED": "cancelled on the POS", "ABANDONED": "abandoned on the POS"}
+
+
+def submit_accepted(order: Order, event: SubmitAccepted, now: datetime, policy: Policy) -> Order:
+    detail = "409: reference already accepted" if event.duplicate else "200: accepted for delivery"
+    if order.status is not Status.QUEUED:
+        return note(order, now, "submit.accepted", f"late answer ({detail})")
+    start = max(now, order.scheduled_at or now)
+    deadline = start + timedelta(milliseconds=order.delivery_ttl_ms) + policy.confirm_grace
+    return move(
+        order,
+        Status.SUBMITTED,
+        now,
+        "submit.accepted",
+        detail,
+        accepted_at=now,
+        confirm_deadline=deadline,
+        wake_at=first_check(order, now, policy, deadline),
+        last_error=None,
+    )
+
+
+def submit_rejected(order: Order, event: SubmitRejected, now: datetime, policy: Policy) -> Order:
+    if order.status is not Status.QUEUED:
+        return note(order, now, "submit.rejected", f"late answer: {event.reason}")
+    reason = f"rejected by K-Series: {event.reason}"
+    return move(order, Status.FAILED, now, "submit.rejected", reason, failure_reason=reason)
+
+
+def submit_deadline(order: Order, event: SubmitDeadline, now: datetime, policy: Policy) -> Order:
+    if order.status is not Status.QUEUED:
+        return note(order, now, "submit.deadline", "ignored: already submitted")
+    last = order.last_error or "no answer before the submit deadline"
+    if last.startswith("readiness:"):
+        reason = f"not sent: {last.removeprefix('readiness: ')} until the submit deadline"
+    else:
+        reason = f"K-Series unreachable: {last}"
+    return move(order, Status.FAILED, now, "submit.deadline", reason, failure_reason=reason)
+
+
+def retry(order: Order, event: Retry, now: datetime, policy: Policy) -> Order:
+    detail = f"{event.call}: {event.error}"
+    if order.status.terminal:
+        return note(order, now, "retry", f"ignored: {detail}")
+    # Retry-After is a floor; jitter above it so a throttled location is not hit by a herd.
+    floor = timedelta(seconds=(event.retry_after_s or 0) * (1 + policy.rand() / 4))
+    if order.status is Status.QUEUED:
+        attempts = order.submit_attempts + 1
+        wait = max(backoff(attempts - 1, policy.poll_initial, policy.poll_max, policy.rand), floor)
+        wake = min(now + wait, order.submit_deadline)
+        return note(
+            order, now, "retry", detail, submit_attempts=attempts, last_error=detail, wake_at=wake
+        )
+    attempts = order.poll_attempts + 1
+    wake = now + max(policy.poll_delay(attempts - 1), floor)
+    if order.status is Status.SUBMITTED and order.confirm_deadline is not None:
+        if now >= order.confirm_deadline:
+            reason = f"could not be confirmed before its delivery deadline: {detail}"
+            return move(order, Status.FAILED, now, "retry", reason, failure_reason=reason)
+        wake = min(wake, order.confirm_deadline)
+    if order.status is Status.CONFIRMED and attempts > MAX_READ_ATTEMPTS:
+        reason = f"on the POS, but its check could not be read: {detail}"
+        return move(order, Status.NEEDS_ATTENTION, now, "retry", reason, failure_reason=reason)
+    payment = order.current_payment
+    if order.status is Status.SETTLING and payment and now >= payment.deadline + policy.payment_ttl:
+        reason = f"payment {payment.reference} could not be verified: {detail}"
+        return move(order, Status.NEEDS_ATTENTION, now, "retry", reason, failure_reason=reason)
+    updates: dict[str, Any] = {"poll_attempts": attempts, "last_error": detail, "wake_at": wake}
+    if order.status is Status.SETTLING and payment and event.call == "pay":
+        # The POST may have reached K-Series: the payment is uncertain until this TTL ends.
+        sent = payment.model_copy(
+            update={
+                "last_sent_at": now,
+                "deadline": now + policy.payment_ttl + policy.payment_grace,
+            }
+        )
+        updates["payments"] = replace_payment(order, sent)
+        updates["wake_at"] = min(wake, max(now, send_until(payment, policy)))
+    return note(order, now, "retry", detail, **updates)
+
+
+def sale_found(order: Order, event: SaleFound, now: datetime, policy: Policy) -> Order:
+    if order.status in (Status.QUEUED, Status.SUBMITTED):
+        return confirm(order, now, policy, "sale.found", event.snapshot)
+    if order.status is Status.CONFIRMED:
+        order = note(order, now, "sale.found", "account data", **merge(order, event.snapshot))
+        return decide_settlement(order, now, policy)
+    return note(order, now, "sale.found", "late news", **merge(order, event.snapshot))
+
+
+def sale_not_found(order: Order, event: SaleNotFound, now: datetime, policy: Policy) -> Order:
+    if order.status is Status.QUEUED:
+        return submit_deadline(order, SubmitDeadline(), now, policy)
+    if order.status is Status.SUBMITTED and order.confirm_deadline is not None:
+        if now >= order.confirm_deadline:
+            reason = "not on the POS before its delivery deadline"
+            return move(order, Status.FAILED, now, "sale.not_found", reason, failure_reason=reason)
+        attempts = order.poll_attempts + 1
+        if policy.confirmation is Confirmation.WEBHOOK:
+            wake = order.confirm_deadline
+        else:
+            wake = min(now + policy.poll_delay(attempts - 1), order.confirm_deadline)
+        return note(
+            order, now, "sale.not_found", "not on the POS yet", poll_attempts=attempts, wake_at=wake
+        )
+    if order.status is Status.CONFIRMED:
+        return retry(order, Retry("sale", "sale not found yet for a confirmed order"), now, policy)
+    return note(order, now, "sale.not_found", "ignored")
+
+
+def order_news(order: Order, event: OrderNews, now: datetime, policy: Policy) -> Order:
+    name = event_name(event)
+    early = order.status in (Status.QUEUED, Status.SUBMITTED)
+    if event.status == "FAILURE":
+        reason = event.reason or "FAILURE without a reason"
+        if early:
+            return move(order, Status.FAILED, now, name, reason, failure_reason=reason)
+        if order.status is Status.FAILED:
+            return note(order, now, name, f"already failed: {reason}")
+        return note(
+            order, now, name, f"contradiction: FAILURE ({reason}) after SUCCESS; keeping SUCCESS"
+        )
+    if event.status in OFF_POS_NEWS:
+        return off_pos(order, now, name, OFF_POS_NEWS[event.status])
+    if event.status not in ON_POS_NEWS:
+        return note(order, now, name, "status recorded, no effect")
+    return on_pos(order, now, policy, name, event.snapshot)
+
+
+def account_news(order: Order, event: AccountNews, now: datetime, policy: Policy) -> Order:
+    if event.kind == "CANCEL":
+        return off_pos(order, now, event_name(event), "cancelled on the POS")
+    return on_pos(order, now, policy, event_name(event), event.snapshot)
+
+
+def off_pos(order: Order, now: datetime, name: str, reason: str) -> Order:
+    if order.status.terminal:
+        return note(order, now, name, f"{reason} (after {order.status})")
+    return move(order, Status.NEEDS_ATTENTION, now, name, reason, failure_reason=reason)
+
+
+def on_pos(order: Order, now: datetime, policy: Policy, name: str, snap: Snapshot) -> Order:
+    """News that the order is on the POS, possibly out of order, possibly with its check."""
+    if order.status in (Status.QUEUED, Status.SUBMITTED):
+        return confirm(order, now, policy, name, snap)
+    if order.status is Status.FAILED:
+        return note(order, now, name, "contradiction: on the POS after failing; keeping failed")
+    if order.status is Status.CONFIRMED and (snap.total is not None or snap.account_identifier):
+        return decide_settlement(
+            note(order, now, name, "account data", **merge(order, snap)), now, policy
+        )
+    if order.status is Status.SETTLING and any(
+        p.reference in snap.payment_references for p in order.payments
+    ):
+        return settle_from_check(order, snap, now, policy)
+    return note(order, now, name, "recorded", **merge(order, snap))

@@ -105,3 +105,40 @@ def test_the_api_refuses_to_serve_beyond_loopback_without_a_token(stack: Stack) 
     )
     assert result.returncode != 0
     assert "ORDERFLOW_API_TOKEN" in result.stderr
+
+
+def test_a_python_producer_submits_exactly_as_the_http_api_does(
+    stack: Stack, api: httpx.Client
+) -> None:
+    scenario = next(s for s in SCENARIOS if s.name == "remainder settled")
+    ref = f"py-{uuid.uuid4().hex[:8]}"
+    body = json.dumps(scenario_body(scenario, reference=ref, ttl_ms=3_000))
+    script = (
+        "import json, sys\n"
+        "from config.logging import configure_logging\n"
+        "from worker.producer import submit\n"
+        "from worker.errors import InvalidSubmission\n"
+        "configure_logging(json=True)  # a host app's logging: to stderr\n"
+        "body = json.loads(sys.argv[1])\n"
+        "print(submit(body).model_dump_json())\n"
+        "print(submit(body).created)\n"
+        "body['order']['items'][0]['sku'] = 'X' * 30\n"
+        "try:\n"
+        "    submit(body)\n"
+        "except InvalidSubmission as exc:\n"
+        "    print(exc.errors[0]['field'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, body],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    receipt, again, invalid = result.stdout.strip().splitlines()
+    assert json.loads(receipt)["statusUrl"] == f"/orders/{scenario.location}/{ref}"
+    assert again == "False"  # the same body again: nothing new
+    assert invalid == "order.items.0.sku"
+    assert wait_terminal(api, scenario.location, ref)["status"] == "completed"

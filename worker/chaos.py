@@ -23,7 +23,7 @@ import httpx
 import redis
 
 from worker.demo import SCENARIOS, Scenario, scenario_body
-from worker.stack import Stack, StackConfig, free_port
+from worker.stack import Stack, StackConfig
 
 __all__ = ["ChaosReport", "run_chaos"]
 
@@ -162,14 +162,8 @@ def run_chaos(
     orders: int = 1000, *, workdir: Path | None = None, rate: float = 20.0, locations: int = 20
 ) -> ChaosReport:
     """Submit `orders` at `rate` per second over `locations` restaurants while breaking things."""
-    config = StackConfig(
-        api_port=free_port(),
-        sandbox_port=free_port(),
-        flower=False,
-        pos_delay_s=0.3,
-        min_ttl_ms=3_000,
+    config = StackConfig.private(
         concurrency=16,
-        embedded_redis_port=free_port(),
         env={
             "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
             "ORDERFLOW_POLL_INITIAL_MS": "500",

@@ -254,19 +254,16 @@ def _wait_for_interrupt(stack: Any) -> None:
 @click.option("--api-url", default=None, help="use a running stack instead of starting one")
 def demo(api_url: str | None) -> None:
     """Run sample orders (every lifecycle outcome) and print how each ended."""
-    from worker.demo import SCENARIOS, run_scenarios, table
-    from worker.stack import Stack, free_port
+    from worker.demo import OFFLINE_LOCATION, SCENARIOS, run_scenarios, table
+    from worker.stack import Stack, StackConfig
 
     if api_url:
         rows = run_scenarios(api_url, token=os.environ.get("ORDERFLOW_API_TOKEN"))
     else:
-        config = _stack_config(
-            api_port=free_port(),
-            sandbox_port=free_port(),
-            flower_port=free_port(),
+        config = StackConfig.private(  # its own Redis: the demo never touches yours
             pos_delay_s=0.5,
             min_ttl_ms=5_000,
-            sandbox_args=["--offline", "45454565689999"],
+            sandbox_args=["--offline", str(OFFLINE_LOCATION)],
             env={
                 "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
                 "ORDERFLOW_CONFIRM_GRACE_MS": "2000",

@@ -9,7 +9,7 @@ import pytest
 
 from tests.builders import BL
 from worker.demo import OFFLINE_LOCATION
-from worker.stack import Stack, StackConfig, free_port
+from worker.stack import Stack, StackConfig
 
 FAST_ENV = {
     "ORDERFLOW_WEBHOOK_WAIT_MS": "1000",
@@ -26,20 +26,12 @@ FAST_ENV = {
 
 
 def fast_stack_config(**overrides: object) -> StackConfig:
-    config = StackConfig(
-        api_port=free_port(),
-        sandbox_port=free_port(),
-        flower=False,
-        pos_delay_s=0.3,
-        min_ttl_ms=3_000,
-        concurrency=8,
-        embedded_redis_port=free_port(),
-        sandbox_args=["--offline", str(OFFLINE_LOCATION)],
-        env=dict(FAST_ENV),
-    )
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+    """A private stack with short deadlines so every lifecycle outcome shows in seconds."""
+    defaults: dict[str, object] = {
+        "sandbox_args": ["--offline", str(OFFLINE_LOCATION)],
+        "env": dict(FAST_ENV),
+    }
+    return StackConfig.private(**(defaults | overrides))
 
 
 @pytest.fixture(scope="session")

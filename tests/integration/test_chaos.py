@@ -30,7 +30,9 @@ def test_nothing_is_lost_accepted_twice_or_paid_twice_while_the_stack_is_broken(
     assert report.settled_not_fully_paid == 0
     assert report.wrong_status == []
     # the faults really happened, every kind of them
-    assert {"error", "rate_limit", "lost"} <= {k for k, n in report.faults_injected.items() if n > 0}
+    assert {"error", "rate_limit", "lost"} <= {
+        k for k, n in report.faults_injected.items() if n > 0
+    }
     assert sum(report.faults_injected.values()) >= orders // 2
     assert all(seconds <= 10.0 for seconds in report.kill_recovery_s), report.kill_recovery_s
     assert len(report.kill_recovery_s) == 2

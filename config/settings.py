@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     poll_max_ms: int = Field(default=30_000, ge=1)
     max_payment_attempts: int = Field(default=3, ge=1)
     # A claimed timer that is not rescheduled within this lease fires again (worker killed).
-    timer_lease_ms: int = Field(default=8_000, ge=100)
+    timer_lease_ms: int = Field(default=5_000, ge=100)
     sweep_interval_s: float = Field(default=0.5, gt=0)
 
     @model_validator(mode="after")

@@ -172,7 +172,7 @@ def run_chaos(
             "ORDERFLOW_PAYMENT_TTL_MS": "60000",
             "ORDERFLOW_CONFIRM_GRACE_MS": "5000",
             "ORDERFLOW_PAYMENT_GRACE_MS": "5000",
-            "ORDERFLOW_TIMER_LEASE_MS": "5000",
+            "ORDERFLOW_TIMER_LEASE_MS": "3000",
             "ORDERFLOW_SWEEP_INTERVAL_S": "0.25",
         },
     )

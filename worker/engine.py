@@ -160,6 +160,8 @@ class Engine:
                 # A lease may have moved the timer: put it back where the record says.
                 self.store.reschedule(order)
                 return order
+            # Renew the lease: a worker dying mid-call is noticed one lease after this call began.
+            self.store.lease(f"o:{order.key}", self.clock())
             event = self._perform(action, order)
             order = self._record(order, event)
         return order

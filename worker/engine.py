@@ -152,9 +152,11 @@ class Engine:
         for _ in range(MAX_STEPS):
             if order is None:
                 log.warning("order.missing")
+                self.store.drop_timer(f"o:{bl}:{ref}")
                 return None
             action = next_action(order, self.clock(), self.policy)
             if action is Action.NONE:
+                self.store.drop_timer(f"o:{order.key}")
                 return order
             if action is Action.WAIT:
                 # A lease may have moved the timer: put it back where the record says.

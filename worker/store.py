@@ -210,9 +210,15 @@ class OrderStore:
             return int(self._r.llen(queue))
 
     def lease(self, member: str, now: datetime) -> None:
-        """Push a timer to now + lease before handing its work to a task."""
+        """Push a live timer to now + lease before working on it. `XX`: a timer that a
+        concurrent task removed (its order ended) is not brought back."""
         with _redis_errors():
-            self._r.zadd(k.TIMERS, {member: _ms(now) + self._lease_ms})
+            self._r.zadd(k.TIMERS, {member: _ms(now) + self._lease_ms}, xx=True)
+
+    def drop_timer(self, member: str) -> None:
+        """An ended order's timer: nothing is due for it any more."""
+        with _redis_errors():
+            self._r.zrem(k.TIMERS, member)
 
     def claim_due(self, now: datetime, limit: int = 500) -> list[str]:
         """Timers due at `now`, each leased for `lease_ms` so a lost task fires again."""

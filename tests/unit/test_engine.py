@@ -318,3 +318,13 @@ def test_a_location_that_becomes_ready_gets_its_order(clock: Clock) -> None:
     assert order is not None
     assert order.status is Status.SUBMITTED
     assert script.count("/order/local") == 1
+
+
+def test_advancing_an_ended_order_drops_any_stray_timer(clock: Clock) -> None:
+    e = engine(Script(order_local=[(400, {"errors": []})]), clock)
+    queued(e)
+    e.advance(BL, "shop-1")
+    e.store._r.zadd("orderflow:timers", {f"o:{BL}:shop-1": 0})  # a stray entry, however it came
+    order = e.advance(BL, "shop-1")
+    assert order is not None and order.status is Status.FAILED
+    assert e.store.pending_timers() == 0

@@ -296,5 +296,13 @@ def chaos(orders: int) -> None:
         sys.exit(1)
 
 
+def _register_groups() -> None:
+    from worker.auth_cli import auth
+
+    main.add_command(auth)
+
+
+_register_groups()
+
 if __name__ == "__main__":
     main()

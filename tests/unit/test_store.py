@@ -143,7 +143,9 @@ def test_reschedule_restores_a_leased_timer_unless_the_record_moved_on(
     assert s.claim_due(T0 + timedelta(seconds=90)) == [f"o:{BL}:shop-1"]
 
 
-def test_a_lease_never_brings_back_the_timer_of_an_order_that_ended(redis_client: redis.Redis) -> None:
+def test_a_lease_never_brings_back_the_timer_of_an_order_that_ended(
+    redis_client: redis.Redis,
+) -> None:
     s = store(redis_client)
     s.create(new_order(), T0)
     s.transition(BL, "shop-1", lambda o: _advance(o, Status.COMPLETED, None))  # timer removed

@@ -24,7 +24,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": False,
         "task_serializer": "json",
         "accept_content": ["json"],
-        "worker_prefetch_multiplier": 4,
+        # Few reserved messages: a killed worker strands little, a busy one hoards nothing.
+        "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,

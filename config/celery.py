@@ -27,8 +27,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Few reserved messages: a killed worker strands little, a busy one hoards nothing.
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost every task three publishes (and every send one more); Flower turns
+        # them on in the workers while it runs (`enable_events`), so nothing pays when no one looks.
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
         "beat_scheduler": "celery.beat:Scheduler",
         "beat_schedule": {
             "sweep-timers": {

@@ -298,8 +298,10 @@ def chaos(orders: int) -> None:
 
 def _register_groups() -> None:
     from worker.auth_cli import auth
+    from worker.bench.cli import bench
 
     main.add_command(auth)
+    main.add_command(bench)
 
 
 _register_groups()

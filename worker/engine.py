@@ -146,9 +146,15 @@ class Engine:
 
     # --- orders -------------------------------------------------------------------------------
 
-    def advance(self, bl: int, ref: str) -> Order | None:
-        """Do what is due for this order, as many steps as are due now, then stop."""
+    def advance(self, bl: int, ref: str, *, written: int | None = None) -> Order | None:
+        """Do what is due for this order, as many steps as are due now, then stop.
+
+        `written`: the version of the record this task has just written, if any.
+        """
         order = self.store.get(bl, ref)
+        # A record this task wrote has its timer where that write put it (set, or removed when
+        # it ended): no lease can have moved it since, so there is nothing to put back.
+        own = order is not None and order.version == written
         for _ in range(MAX_STEPS):
             if order is None:
                 log.warning("order.missing")
@@ -156,16 +162,19 @@ class Engine:
                 return None
             action = next_action(order, self.clock(), self.policy)
             if action is Action.NONE:
-                self.store.drop_timer(f"o:{order.key}")
+                if not own:
+                    self.store.drop_timer(f"o:{order.key}")
                 return order
             if action is Action.WAIT:
-                # A lease may have moved the timer: put it back where the record says.
-                self.store.reschedule(order)
+                if not own:
+                    # A lease may have moved the timer: put it back where the record says.
+                    self.store.reschedule(order)
                 return order
             # Renew the lease: a worker dying mid-call is noticed one lease after this call began.
             self.store.lease(f"o:{order.key}", self.clock())
             event = self._perform(action, order)
             order = self._record(order, event)
+            own = True
         return order
 
     def _record(self, before: Order, event: Event) -> Order:
@@ -282,12 +291,12 @@ class Engine:
             before = self.store.get(bl, ref)
             if before is None:
                 raise OrderNotFound(bl, ref)
-            self._record(before, event)
+            after = self._record(before, event)
         except OrderNotFound:
             self.store.notification_unmatched(note_id)
             return None
         self.store.notification_done(note_id)
-        return self.advance(bl, ref)
+        return self.advance(bl, ref, written=after.version)
 
     def _route(self, note: Notification) -> tuple[int, str] | None:
         if isinstance(note, AccountNotification):

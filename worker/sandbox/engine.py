@@ -135,7 +135,7 @@ class Sandbox:
         if ref in self._order_refs.get(bl, set()) or ref in self._payment_refs.get(bl, set()):
             return "duplicate"
         self._order_refs.setdefault(bl, set()).add(ref)
-        self.ledger.order_accepted(bl, ref)
+        self.ledger.order_accepted(bl, ref, self.clock.now())
         log.info("sandbox.order.accepted", business_location_id=bl, reference=ref)
         self._spawn(self._run_order(order, self.clock.now()))
         return "accepted"
@@ -146,7 +146,7 @@ class Sandbox:
         if ref in self._payment_refs.get(bl, set()) or ref in self._order_refs.get(bl, set()):
             return "duplicate"
         self._payment_refs.setdefault(bl, set()).add(ref)
-        self.ledger.payment_accepted(ref)
+        self.ledger.payment_accepted(ref, self.clock.now())
         log.info("sandbox.payment.accepted", business_location_id=bl, reference=ref)
         self._spawn(self._run_payment(payment, self.clock.now()))
         return "accepted"
@@ -190,7 +190,9 @@ class Sandbox:
             await self._fail_order(order, outcome.reason or "UNKNOWN")
             return
         account = outcome.account
-        self.ledger.order_outcome(bl, ref, "SUCCESS", account_identifier=account.identifier)
+        self.ledger.order_outcome(
+            bl, ref, "SUCCESS", account_identifier=account.identifier, at=self.clock.now()
+        )
         log.info(
             "sandbox.order.on_pos",
             business_location_id=bl,
@@ -208,7 +210,7 @@ class Sandbox:
 
     async def _fail_order(self, order: OrderRequest, reason: str) -> None:
         bl, ref = order.business_location_id, order.reference
-        self.ledger.order_outcome(bl, ref, "FAILURE", reason=reason)
+        self.ledger.order_outcome(bl, ref, "FAILURE", reason=reason, at=self.clock.now())
         log.info("sandbox.order.failed", business_location_id=bl, reference=ref, reason=reason)
         await self.notifier.deliver([(order.endpoint_id, order_failure(bl, ref, reason))])
 
@@ -232,7 +234,9 @@ class Sandbox:
             )
             await self.notifier.deliver([(payment.endpoint_id, failure)])
             return
-        self.ledger.payment_applied(account.identifier, ref, payment.amount, payment.tip)
+        self.ledger.payment_applied(
+            account.identifier, ref, payment.amount, payment.tip, self.clock.now()
+        )
         log.info("sandbox.payment.applied", reference=ref, account=account.identifier)
         # ORDER notifications go to the order's endpoint, PAYMENT ones to the payment's.
         order_endpoint = account.order.endpoint_id

@@ -47,6 +47,8 @@ class _OrderEntry:
     outcome: str = "PENDING"
     reason: str | None = None
     account_identifier: str | None = None
+    accepted_at: float | None = None  # epoch seconds K-Series first accepted it
+    outcome_at: float | None = None  # epoch seconds the POS took it (or it failed)
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Ledger:
     faults: Counter[str] = field(default_factory=Counter)
     refresh_reuse: int = 0
     tokens_issued: int = 0
+    # Epoch seconds per payment reference: when `/pay` accepted it, when the POS applied it
+    # (benchmarks time orderflow's reaction to webhooks with these).
+    payment_times: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def clear(self) -> None:
         """Start over in place, so every holder of this ledger sees the empty one."""
@@ -71,9 +76,13 @@ class Ledger:
 
     # --- recording -----------------------------------------------------------------------
 
-    def order_accepted(self, business_location_id: int, reference: str) -> None:
+    def order_accepted(
+        self, business_location_id: int, reference: str, at: datetime | None = None
+    ) -> None:
         entry = self.orders.setdefault((business_location_id, reference), _OrderEntry())
         entry.accepted += 1
+        if at is not None and entry.accepted_at is None:
+            entry.accepted_at = at.timestamp()
 
     def order_outcome(
         self,
@@ -83,20 +92,32 @@ class Ledger:
         *,
         reason: str | None = None,
         account_identifier: str | None = None,
+        at: datetime | None = None,
     ) -> None:
         entry = self.orders.setdefault((business_location_id, reference), _OrderEntry())
         entry.outcome, entry.reason = outcome, reason
         entry.account_identifier = account_identifier
+        if at is not None:
+            entry.outcome_at = at.timestamp()
 
-    def payment_accepted(self, reference: str) -> None:
+    def payment_accepted(self, reference: str, at: datetime | None = None) -> None:
         self.payments_accepted[reference] += 1
+        if at is not None:
+            self.payment_times.setdefault(reference, {}).setdefault("accepted", at.timestamp())
 
     def payment_applied(
-        self, account_identifier: str, reference: str, amount: Decimal, tip: Decimal
+        self,
+        account_identifier: str,
+        reference: str,
+        amount: Decimal,
+        tip: Decimal,
+        at: datetime | None = None,
     ) -> None:
         self.payments[account_identifier].append(
             {"thirdPartyPaymentReference": reference, "amount": money(amount), "tip": money(tip)}
         )
+        if at is not None:
+            self.payment_times.setdefault(reference, {})["applied"] = at.timestamp()
 
     def payment_failed(self, reference: str, reason: str, error_type: str | None) -> None:
         self.payment_failures.append(
@@ -124,6 +145,8 @@ class Ledger:
                     "outcome": e.outcome,
                     "reason": e.reason,
                     "accountIdentifier": e.account_identifier,
+                    "acceptedAt": e.accepted_at,
+                    "outcomeAt": e.outcome_at,
                 }
                 for (bl, ref), e in self.orders.items()
             },
@@ -137,4 +160,5 @@ class Ledger:
             "faults": dict(self.faults),
             "refresh_reuse": self.refresh_reuse,
             "tokens_issued": self.tokens_issued,
+            "payment_times": {ref: dict(times) for ref, times in self.payment_times.items()},
         }

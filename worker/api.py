@@ -24,7 +24,8 @@ from prometheus_client import (
 )
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
 from worker.engine import parse_notification, utcnow
@@ -72,18 +73,23 @@ def _error(status: int, detail: Any, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
 
 
-class _BodyLimit(BaseHTTPMiddleware):
-    """413 before reading more than the limit (Content-Length, then the bytes themselves)."""
+class _BodyLimit:
+    """413 before reading a body whose Content-Length is over the limit (handlers check the
+    bytes themselves). Plain ASGI: BaseHTTPMiddleware costs every request a task group and a
+    streamed response, a third of the API's CPU under load (bench profile)."""
 
-    def __init__(self, app: Any, limit: int) -> None:
-        super().__init__(app)
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
         self._limit = limit
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self._limit:
-            return _error(413, f"body larger than {self._limit} bytes")
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length")
+            if length and length.isdigit() and int(length) > self._limit:
+                response = _error(413, f"body larger than {self._limit} bytes")
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 def _set_counter(child: Any, value: int) -> None:

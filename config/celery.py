@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.settings import Settings
-from worker.constants import QUEUE, TIMER_QUEUE
+from worker.constants import EVENT_QUEUE, QUEUE, TIMER_QUEUE
 
 __all__ = ["celery_config"]
 
@@ -17,9 +17,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.broker,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "broker_transport_options": {"visibility_timeout": 3600, "socket_timeout": 5},
+        "broker_transport_options": {
+            "visibility_timeout": 3600,
+            "socket_timeout": 5,
+            # Read queues in the order the worker lists them (WORKER_QUEUES), not round-robin.
+            "queue_order_strategy": "priority",
+        },
         "task_default_queue": QUEUE,
-        "task_routes": {"orderflow.sweep_timers": {"queue": TIMER_QUEUE}},
+        "task_routes": {
+            "orderflow.sweep_timers": {"queue": TIMER_QUEUE},
+            "orderflow.apply_notification": {"queue": EVENT_QUEUE},
+        },
         "task_ignore_result": True,
         "task_acks_late": False,
         "task_serializer": "json",

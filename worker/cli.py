@@ -14,6 +14,7 @@ import click
 
 from config.logging import configure_logging
 from config.settings import get_settings
+from worker.constants import WORKER_QUEUES
 
 __all__ = ["main"]
 
@@ -51,9 +52,7 @@ def worker(ctx: click.Context) -> None:
         if "--pool" not in ctx.args and "-P" not in ctx.args
         else []
     )
-    _celery(
-        ["worker", "-Q", "orderflow,orderflow.timers", "--loglevel", "INFO", *defaults, *ctx.args]
-    )
+    _celery(["worker", "-Q", ",".join(WORKER_QUEUES), "--loglevel", "INFO", *defaults, *ctx.args])
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

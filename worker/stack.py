@@ -23,6 +23,8 @@ from typing import IO, Any
 import httpx
 import redis
 
+from worker.constants import WORKER_QUEUES
+
 __all__ = ["Stack", "StackConfig", "find_redis_server", "free_port"]
 
 PY = sys.executable
@@ -223,7 +225,7 @@ class Stack:
                 "--concurrency",
                 str(self.config.concurrency),
                 "-Q",
-                "orderflow,orderflow.timers",
+                ",".join(WORKER_QUEUES),
                 "--loglevel",
                 "INFO",
                 "--hostname",

@@ -40,8 +40,10 @@ ORDERFLOW_PROCESSES = ("worker", "beat", "api")
 
 def start_stack(config: StackConfig, workdir: Path, keep: Iterable[str] | None = None) -> Stack:
     """A started Stack; with `keep`, every other process is stopped again (a bare Redis and
-    sandbox for the peers, started exactly as orderflow's are)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    sandbox for the peers, started exactly as orderflow's are). The workdir starts empty: a
+    Redis that reloaded an earlier run's AOF would measure that run's leftovers."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
     stack = Stack(config, workdir)
     try:
         stack.start()
@@ -59,7 +61,8 @@ def start_stack(config: StackConfig, workdir: Path, keep: Iterable[str] | None =
 def stop_stack(stack: Stack) -> None:
     """Stop every process; the AOF goes (a capacity run leaves hundreds of MB), logs stay."""
     stack.stop()
-    shutil.rmtree(stack.workdir / "appendonlydir", ignore_errors=True)
+    shutil.rmtree(stack.workdir / "appendonlydir", ignore_errors=True)  # Redis 7
+    (stack.workdir / "appendonly.aof").unlink(missing_ok=True)  # Redis 6
 
 
 def db_url(redis_url: str, db: int) -> str:

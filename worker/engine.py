@@ -146,15 +146,16 @@ class Engine:
 
     # --- orders -------------------------------------------------------------------------------
 
-    def advance(self, bl: int, ref: str, *, written: int | None = None) -> Order | None:
+    def advance(self, bl: int, ref: str, *, current: Order | None = None) -> Order | None:
         """Do what is due for this order, as many steps as are due now, then stop.
 
-        `written`: the version of the record this task has just written, if any.
+        `current`: the record this task has just written, if any (not read again).
         """
-        order = self.store.get(bl, ref)
         # A record this task wrote has its timer where that write put it (set, or removed when
-        # it ended): no lease can have moved it since, so there is nothing to put back.
-        own = order is not None and order.version == written
+        # it ended): no lease can have moved it since, so there is nothing to put back. Every
+        # later step's write is compare-and-set, as for the records the loop below writes.
+        own = current is not None
+        order = current if current is not None else self.store.get(bl, ref)
         for _ in range(MAX_STEPS):
             if order is None:
                 log.warning("order.missing")
@@ -296,7 +297,7 @@ class Engine:
             self.store.notification_unmatched(note_id)
             return None
         self.store.notification_done(note_id)
-        return self.advance(bl, ref, written=after.version)
+        return self.advance(bl, ref, current=after)
 
     def _route(self, note: Notification) -> tuple[int, str] | None:
         if isinstance(note, AccountNotification):

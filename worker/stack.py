@@ -18,12 +18,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 import redis
 
 from worker.constants import WORKER_QUEUES
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 __all__ = ["Stack", "StackConfig", "find_redis_server", "free_port"]
 
@@ -235,11 +238,16 @@ class Stack:
             ],
         )
 
-    def register_webhook(self) -> None:
+    def settings(self) -> Settings:
+        """The Settings every orderflow process of this stack runs with."""
         from config.settings import Settings
+
+        return Settings.model_validate(_settings_kwargs(self.env))
+
+    def register_webhook(self) -> None:
         from worker.webhooks import register
 
-        register(Settings.model_validate(_settings_kwargs(self.env)))
+        register(self.settings())
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):

@@ -22,7 +22,7 @@ from worker import constants as k
 from worker.errors import OrderNotFound, StoreUnavailable
 from worker.order import Order, Status
 
-__all__ = ["OrderStore", "TimerKind"]
+__all__ = ["OrderStore", "TimerKind", "dump_order"]
 
 TimerKind = str  # "o" (order) or "n" (notification)
 
@@ -40,7 +40,7 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def _dump(order: Order) -> str:
+def dump_order(order: Order) -> str:
     """The stored record. Nulls are left out (every nullable field defaults to None, so the
     record reads back equal): a waiting order's record is ~1.2 KB instead of ~1.9 KB."""
     return order.model_dump_json(exclude_none=True)
@@ -86,7 +86,7 @@ class OrderStore:
             if existing:
                 return Order.model_validate_json(existing), False
             pipe.multi()
-            pipe.set(key, _dump(order), ex=k.RECORD_TTL_S)
+            pipe.set(key, dump_order(order), ex=k.RECORD_TTL_S)
             pipe.zadd(k.TIMERS, {self._member(order): _ms(now) + self._lease_ms})
             pipe.sadd(k.STATUS_INDEX.format(status=order.status), order.key)
             ref_index = k.REFERENCE_INDEX.format(ref=order.reference)
@@ -109,7 +109,7 @@ class OrderStore:
             before = Order.model_validate_json(raw)
             after = change(before).model_copy(update={"version": before.version + 1})
             pipe.multi()
-            pipe.set(key, _dump(after), ex=k.RECORD_TTL_S)
+            pipe.set(key, dump_order(after), ex=k.RECORD_TTL_S)
             self._index(pipe, before, after)
             return after
 

@@ -16,7 +16,6 @@ measurement and the figure is the timer path's, not a growing pile of re-polls.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,6 @@ from worker.bench.harness import (
     orderflow_celery,
     percentile,
     redis_client,
-    stack_settings,
     start_stack,
     stop_stack,
     used_memory,
@@ -42,7 +40,7 @@ from worker.lifecycle import Policy, apply
 from worker.order import Order, Status
 from worker.producer import Producer
 from worker.stack import StackConfig
-from worker.store import OrderStore
+from worker.store import OrderStore, dump_order
 
 __all__ = ["CapacityResult", "run_capacity"]
 
@@ -150,26 +148,14 @@ def _copy(template: Order, body: dict[str, Any], wake_at: datetime) -> Order:
     )
 
 
-def _serializer(raw: str, template: Order) -> Callable[[Order], str]:
-    """How the store serialises a record, learnt from the one it wrote for the template."""
-    for exclude_none in (True, False):
-        if template.model_dump_json(exclude_none=exclude_none) == raw:
-
-            def dump(order: Order, exclude_none: bool = exclude_none) -> str:
-                return order.model_dump_json(exclude_none=exclude_none)
-
-            return dump
-    raise RuntimeError("the store writes order records in a form this bench does not know")
-
-
-def _write(r: redis.Redis, orders: list[Order], dump: Callable[[Order], str]) -> None:
+def _write(r: redis.Redis, orders: list[Order]) -> None:
     """What `create` + `transition` leave for a waiting order, in pipelines."""
     submitted = k.STATUS_INDEX.format(status=Status.SUBMITTED)
     for i in range(0, len(orders), BATCH):
         pipe = r.pipeline(transaction=False)
         for order in orders[i : i + BATCH]:
             key = k.ORDER_KEY.format(bl=order.business_location_id, ref=order.reference)
-            pipe.set(key, dump(order), ex=k.RECORD_TTL_S)
+            pipe.set(key, dump_order(order), ex=k.RECORD_TTL_S)
             assert order.wake_at is not None
             pipe.zadd(k.TIMERS, {f"o:{order.key}": int(order.wake_at.timestamp() * 1000)})
             pipe.sadd(submitted, order.key)
@@ -224,7 +210,7 @@ def run_capacity(  # noqa: PLR0917 -- one call site
     stack = start_stack(config, workdir)
     try:
         r = redis_client(stack.redis_url)
-        settings = stack_settings(stack)
+        settings = stack.settings()
         store = OrderStore(
             redis.Redis.from_url(stack.redis_url, decode_responses=True),
             lease_ms=settings.timer_lease_ms,
@@ -242,13 +228,12 @@ def run_capacity(  # noqa: PLR0917 -- one call site
         template = _template(store, settings, bodies[0], far0)
         raw = str(r.get(store.order_key(template.business_location_id, template.reference)))
         result.record_bytes = len(raw.encode())
-        dump = _serializer(raw, template)
         history_len = len(template.history)
         far = [
             _copy(template, body, far0 + timedelta(seconds=3600 * i / max(1, far_count)))
             for i, body in enumerate(bodies[1:far_count], start=1)
         ]
-        _write(r, far, dump)
+        _write(r, far)
         log(f"  capacity: {far_count} far orders written in {time.monotonic() - began:.1f} s")
         # The steady subset comes due `lead` seconds from now at `steady_rate`; the burst after it.
         t_steady = _now() + timedelta(seconds=lead_s)
@@ -259,7 +244,7 @@ def run_capacity(  # noqa: PLR0917 -- one call site
         steady_span = steady_due / steady_rate if steady_due else 0.0
         t_burst = t_steady + timedelta(seconds=steady_span + lead_s)
         burst = [_copy(template, body, t_burst) for body in bodies[far_count + steady_due :]]
-        _write(r, steady + burst, dump)
+        _write(r, steady + burst)
         result.write_s = time.monotonic() - began
         result.used_memory_after = used_memory(r)
         result.timers_pending = int(r.zcard(k.TIMERS))

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+import numpy
 import psutil  # type: ignore[import-untyped,unused-ignore]
 import redis
 
@@ -29,7 +30,6 @@ __all__ = [
     "orderflow_celery",
     "percentile",
     "redis_client",
-    "stack_settings",
     "start_stack",
     "stop_stack",
     "used_memory",
@@ -201,30 +201,18 @@ def percentile(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile (p in 0..100); None for no values."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = max(1, int(-(-p * len(ordered) // 100)))  # ceil(p/100 * n)
-    return ordered[min(rank, len(ordered)) - 1]
+    return float(numpy.percentile(values, p, method="inverted_cdf"))
 
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
 
 
-def stack_settings(stack: Stack) -> Any:
-    """The Settings every orderflow process of `stack` runs with."""
-    from config.settings import Settings
-
-    env = stack.env
-    return Settings.model_validate(
-        {k[len("ORDERFLOW_") :].lower(): v for k, v in env.items() if k.startswith("ORDERFLOW_")}
-    )
-
-
 def orderflow_celery(stack: Stack) -> Any:
     """A Celery app on the stack's broker, to inspect its worker."""
     from worker.celery import create_app
 
-    return create_app(stack_settings(stack))
+    return create_app(stack.settings())
 
 
 def used_memory(r: redis.Redis) -> int:

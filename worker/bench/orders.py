@@ -16,6 +16,8 @@ import redis
 
 from worker import constants as k
 from worker.demo import SCENARIOS, scenario_body
+from worker.order import Order
+from worker.store import OrderStore
 
 __all__ = [
     "FIRST_LOCATION",
@@ -30,7 +32,6 @@ __all__ = [
 
 FIRST_LOCATION = 770_000_000_000_000
 SCENARIO = next(s for s in SCENARIOS if s.name == "remainder settled")
-TERMINAL_STATUSES = ("completed", "failed", "needs_attention")
 
 
 def bench_bodies(n: int, tag: str, locations: int) -> list[dict[str, Any]]:
@@ -51,10 +52,9 @@ def key_of(body: dict[str, Any]) -> tuple[int, str]:
 
 
 def terminal_count(r: redis.Redis) -> int:
-    pipe = r.pipeline(transaction=False)
-    for status in TERMINAL_STATUSES:
-        pipe.scard(k.STATUS_INDEX.format(status=status))
-    return sum(int(n) for n in pipe.execute())
+    """Orders that have ended, from the store's status index."""
+    counts = OrderStore(r).count_by_status()
+    return sum(n for status, n in counts.items() if status.terminal)
 
 
 @dataclass
@@ -148,23 +148,23 @@ class OrderTimes:
 
 
 def read_orders(r: redis.Redis, keys: list[tuple[int, str]], batch: int = 500) -> list[OrderTimes]:
+    """The timelines of these orders, read as the store wrote them (missing ones skipped)."""
     out = []
     for i in range(0, len(keys), batch):
         chunk = keys[i : i + batch]
-        raws = r.mget([k.ORDER_KEY.format(bl=bl, ref=ref) for bl, ref in chunk])
-        for (bl, ref), raw in zip(chunk, raws, strict=True):
+        for raw in r.mget([OrderStore.order_key(bl, ref) for bl, ref in chunk]):
             if not raw:
                 continue
-            record = json.loads(raw)
+            order = Order.model_validate_json(raw)
             out.append(
                 OrderTimes(
-                    bl=bl,
-                    ref=ref,
-                    status=record["status"],
-                    created=_epoch(record["created_at"]),
-                    events=[(_epoch(h["at"]), h["status"], h["event"]) for h in record["history"]],
-                    payment_refs=[p["reference"] for p in record.get("payments", [])],
-                    wake_at=_epoch(record["wake_at"]) if record.get("wake_at") else None,
+                    bl=order.business_location_id,
+                    ref=order.reference,
+                    status=str(order.status),
+                    created=order.created_at.timestamp(),
+                    events=[(h.at.timestamp(), str(h.status), h.event) for h in order.history],
+                    payment_refs=[p.reference for p in order.payments],
+                    wake_at=order.wake_at.timestamp() if order.wake_at else None,
                 )
             )
     return out

@@ -76,12 +76,10 @@ class Ledger:
 
     # --- recording -----------------------------------------------------------------------
 
-    def order_accepted(
-        self, business_location_id: int, reference: str, at: datetime | None = None
-    ) -> None:
+    def order_accepted(self, business_location_id: int, reference: str, at: datetime) -> None:
         entry = self.orders.setdefault((business_location_id, reference), _OrderEntry())
         entry.accepted += 1
-        if at is not None and entry.accepted_at is None:
+        if entry.accepted_at is None:
             entry.accepted_at = at.timestamp()
 
     def order_outcome(
@@ -90,20 +88,18 @@ class Ledger:
         reference: str,
         outcome: str,
         *,
+        at: datetime,
         reason: str | None = None,
         account_identifier: str | None = None,
-        at: datetime | None = None,
     ) -> None:
         entry = self.orders.setdefault((business_location_id, reference), _OrderEntry())
         entry.outcome, entry.reason = outcome, reason
         entry.account_identifier = account_identifier
-        if at is not None:
-            entry.outcome_at = at.timestamp()
+        entry.outcome_at = at.timestamp()
 
-    def payment_accepted(self, reference: str, at: datetime | None = None) -> None:
+    def payment_accepted(self, reference: str, at: datetime) -> None:
         self.payments_accepted[reference] += 1
-        if at is not None:
-            self.payment_times.setdefault(reference, {}).setdefault("accepted", at.timestamp())
+        self.payment_times.setdefault(reference, {}).setdefault("accepted", at.timestamp())
 
     def payment_applied(
         self,
@@ -111,13 +107,12 @@ class Ledger:
         reference: str,
         amount: Decimal,
         tip: Decimal,
-        at: datetime | None = None,
+        at: datetime,
     ) -> None:
         self.payments[account_identifier].append(
             {"thirdPartyPaymentReference": reference, "amount": money(amount), "tip": money(tip)}
         )
-        if at is not None:
-            self.payment_times.setdefault(reference, {})["applied"] = at.timestamp()
+        self.payment_times.setdefault(reference, {})["applied"] = at.timestamp()
 
     def payment_failed(self, reference: str, reason: str, error_type: str | None) -> None:
         self.payment_failures.append(

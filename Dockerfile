@@ -6,6 +6,8 @@ COPY pyproject.toml README.md ./
 COPY config ./config
 COPY worker ./worker
 COPY tasks ./tasks
+# The K-Series stand-in: compose runs it from this image. bench/ and tests/ stay out.
+COPY sandbox ./sandbox
 RUN pip install . && useradd --system --uid 10001 orderflow
 USER orderflow
 EXPOSE 8000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.queues import EVENT_QUEUE, NOTIFICATION_TASK, QUEUE, SWEEP_TASK, TIMER_QUEUE
 from config.settings import Settings
-from worker.constants import EVENT_QUEUE, QUEUE, TIMER_QUEUE
 
 __all__ = ["celery_config"]
 
@@ -25,8 +25,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "task_default_queue": QUEUE,
         "task_routes": {
-            "orderflow.sweep_timers": {"queue": TIMER_QUEUE},
-            "orderflow.apply_notification": {"queue": EVENT_QUEUE},
+            SWEEP_TASK: {"queue": TIMER_QUEUE},
+            NOTIFICATION_TASK: {"queue": EVENT_QUEUE},
         },
         "task_ignore_result": True,
         "task_acks_late": False,
@@ -42,7 +42,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_scheduler": "celery.beat:Scheduler",
         "beat_schedule": {
             "sweep-timers": {
-                "task": "orderflow.sweep_timers",
+                "task": SWEEP_TASK,
                 "schedule": settings.sweep_interval_s,
                 "options": {
                     "queue": TIMER_QUEUE,

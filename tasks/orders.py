@@ -7,10 +7,11 @@ Tasks are acked on receipt and carry no state: if a worker dies, the order's dur
 from __future__ import annotations
 
 import structlog
+from celery.signals import worker_process_init
 
+from config.queues import ADVANCE_TASK, NOTIFICATION_TASK, QUEUE, SWEEP_TASK
 from config.settings import get_settings
 from worker.celery import app
-from worker.constants import QUEUE
 from worker.engine import utcnow
 from worker.errors import StoreUnavailable
 from worker.runtime import Runtime
@@ -31,12 +32,14 @@ def runtime() -> Runtime:
     return _runtime
 
 
-def reset_runtime() -> None:
+@worker_process_init.connect
+def reset_runtime(**_: object) -> None:
+    """Prefork children must not share the parent's sockets: each builds its own wiring."""
     global _runtime  # noqa: PLW0603
     _runtime = None
 
 
-@app.task(name="orderflow.advance", ignore_result=True)
+@app.task(name=ADVANCE_TASK, ignore_result=True)
 def advance(business_location_id: int, reference: str) -> str | None:
     """Do what is due for one order (submit, poll, read the check, pay)."""
     with structlog.contextvars.bound_contextvars(
@@ -52,7 +55,7 @@ def advance(business_location_id: int, reference: str) -> str | None:
         return str(order.status) if order else None
 
 
-@app.task(name="orderflow.apply_notification", ignore_result=True)
+@app.task(name=NOTIFICATION_TASK, ignore_result=True)
 def apply_notification(notification_id: str) -> str | None:
     """Apply one recorded K-Series notification to its order."""
     with structlog.contextvars.bound_contextvars(notification_id=notification_id):
@@ -64,7 +67,7 @@ def apply_notification(notification_id: str) -> str | None:
         return str(order.status) if order else None
 
 
-@app.task(name="orderflow.sweep_timers", ignore_result=True)
+@app.task(name=SWEEP_TASK, ignore_result=True)
 def sweep_timers() -> int:
     """Send a task for every durable timer that is due; each is leased while its task runs."""
     store = runtime().store

@@ -326,14 +326,14 @@ def build_app() -> FastAPI:
     runtime = Runtime(settings)
 
     def enqueue(bl: int, ref: str) -> None:
-        from tasks.orders import advance
+        from worker.celery import send_advance
 
-        advance.apply_async((bl, ref), retry=False)
+        send_advance(bl, ref, retry=False)
 
     def enqueue_notification(note_id: str) -> None:
-        from tasks.orders import apply_notification
+        from worker.celery import send_notification
 
-        apply_notification.apply_async((note_id,), retry=False)
+        send_notification(note_id, retry=False)
 
     def broker_ping() -> None:
         from worker.celery import app as celery_app

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import signal
-import sys
 import time
 from decimal import Decimal
 from typing import Any
@@ -13,10 +12,54 @@ from typing import Any
 import click
 
 from config.logging import configure_logging
+from config.queues import WORKER_QUEUES
 from config.settings import get_settings
-from worker.constants import WORKER_QUEUES
+from worker.auth_cli import auth
 
 __all__ = ["main"]
+
+# Commands that live outside the production package, found by name when asked for: the
+# K-Series stand-in and the test bench. worker/ never imports them, and an image without them
+# (the production Dockerfile ships no bench/) says so instead of failing on import.
+LAZY_COMMANDS = {
+    "sandbox": "sandbox.cli:sandbox",
+    "demo": "bench.cli:demo",
+    "chaos": "bench.cli:chaos",
+    "bench": "bench.cli:bench",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose development commands are imported only when run (or listed)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name.split(".")[0]:
+                raise
+            return _missing(cmd_name, module_name.split(".")[0])
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+def _missing(name: str, package: str) -> click.Command:
+    @click.command(name, help=f"(not installed: {package}/ is not in this installation)")
+    def missing() -> None:
+        raise click.ClickException(
+            f"`orderflow {name}` needs the {package}/ package, which this installation does not "
+            "carry (the production image ships only worker/, tasks/, config/ and sandbox/); run "
+            "it from a checkout: pip install -e '.[dev,bench]'"
+        )
+
+    return missing
 
 
 def _celery(argv: list[str]) -> None:
@@ -25,7 +68,7 @@ def _celery(argv: list[str]) -> None:
     app.start(argv)
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 def main() -> None:
     """orderflow: orders from producers onto Lightspeed K-Series POS, confirmed and settled."""
 
@@ -196,16 +239,6 @@ def unmatched() -> None:
         )
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--port", default=8100, show_default=True, type=int)
-@click.pass_context
-def sandbox(ctx: click.Context, port: int) -> None:
-    """The K-Series sandbox: a local stand-in for the K-Series API and its POS."""
-    from worker.sandbox.server import main as sandbox_main
-
-    sys.exit(sandbox_main(["--port", str(port), *ctx.args]))
-
-
 def _stack_config(**overrides: Any) -> Any:
     from worker.stack import StackConfig
 
@@ -249,61 +282,7 @@ def _wait_for_interrupt(stack: Any) -> None:
         click.echo("\nstopping ...")
 
 
-@main.command()
-@click.option("--api-url", default=None, help="use a running stack instead of starting one")
-def demo(api_url: str | None) -> None:
-    """Run sample orders (every lifecycle outcome) and print how each ended."""
-    from worker.demo import OFFLINE_LOCATION, SCENARIOS, run_scenarios, table
-    from worker.stack import Stack, StackConfig
-
-    if api_url:
-        rows = run_scenarios(api_url, token=os.environ.get("ORDERFLOW_API_TOKEN"))
-    else:
-        config = StackConfig.private(  # its own Redis: the demo never touches yours
-            pos_delay_s=0.5,
-            min_ttl_ms=5_000,
-            sandbox_args=["--offline", str(OFFLINE_LOCATION)],
-            env={
-                "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
-                "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
-                "ORDERFLOW_PAYMENT_GRACE_MS": "2000",
-                "ORDERFLOW_ORDER_TTL_MS": "5000",
-                "ORDERFLOW_PAYMENT_TTL_MS": "10000",
-            },
-        )
-        click.echo(
-            f"starting a local stack for {len(SCENARIOS)} scenarios (logs in a temporary directory)"
-        )
-        with Stack(config) as stack:
-            rows = run_scenarios(stack.api_url, ttl_ms=5_000)
-    click.echo(table(rows))
-    if any(row["status"] != row["expected"] for row in rows):
-        sys.exit(1)
-
-
-@main.command()
-@click.option("--orders", default=1000, show_default=True, help="how many orders to push through")
-def chaos(orders: int) -> None:
-    """Break the real stack while orders flow (5xx, 429, lost answers, kills, a Redis restart)."""
-    from worker.chaos import run_chaos
-
-    report = run_chaos(orders)
-    click.echo("\n".join(report.lines()))
-    for line in report.wrong_status[:20]:
-        click.echo(f"  wrong: {line}")
-    if not report.ok:
-        sys.exit(1)
-
-
-def _register_groups() -> None:
-    from worker.auth_cli import auth
-    from worker.bench.cli import bench
-
-    main.add_command(auth)
-    main.add_command(bench)
-
-
-_register_groups()
+main.add_command(auth)
 
 if __name__ == "__main__":
     main()

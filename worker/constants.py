@@ -1,4 +1,4 @@
-"""Redis key layout, TTLs and queue names: in one place, so nothing else invents a key."""
+"""Redis key layout and TTLs: in one place, so nothing else invents a key (queues: config.queues)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,3 @@ TIMERS = PREFIX + ":timers"  # zset: member "o:{bl}:{ref}" or "n:{id}", score = 
 
 RECORD_TTL_S = 30 * 24 * 3600
 NOTIFICATION_TTL_S = 30 * 24 * 3600
-
-QUEUE = "orderflow"  # submissions and timer-driven steps
-TIMER_QUEUE = "orderflow.timers"  # the sweep
-EVENT_QUEUE = "orderflow.events"  # recorded webhooks
-# What a worker consumes, first first: the broker is read in this order (kombu's "priority"
-# strategy), so work already under way (a webhook to apply, a timer to sweep) goes ahead of new
-# submissions and a backlog of new orders never delays a payment.
-WORKER_QUEUES = (EVENT_QUEUE, TIMER_QUEUE, QUEUE)

@@ -169,9 +169,9 @@ class Producer:
 
 
 def celery_enqueue(bl: int, ref: str) -> None:
-    from tasks.orders import advance
+    from worker.celery import send_advance
 
-    advance.apply_async((bl, ref))
+    send_advance(bl, ref)
 
 
 def submit(submission: dict[str, Any] | LocalSubmission | ToGoSubmission) -> Receipt:

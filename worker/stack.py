@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 import redis
 
-from worker.constants import WORKER_QUEUES
+from config.queues import WORKER_QUEUES
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -200,7 +200,7 @@ class Stack:
             [
                 PY,
                 "-m",
-                "worker.sandbox",
+                "sandbox",
                 "--host",
                 self.config.host,
                 "--port",

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from bench.demo import OFFLINE_LOCATION
 from tests.builders import BL
-from worker.demo import OFFLINE_LOCATION
 from worker.stack import Stack, StackConfig
 
 FAST_ENV = {

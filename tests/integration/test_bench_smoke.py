@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from worker.bench.cli import bench
-from worker.bench.run import ROWS, TARGETS
+from bench.cli import bench
+from bench.run import ROWS, TARGETS
 
 pytestmark = pytest.mark.integration
 

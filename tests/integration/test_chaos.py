@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.chaos import run_chaos
+from bench.chaos import run_chaos
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

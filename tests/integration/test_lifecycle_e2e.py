@@ -8,8 +8,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from bench.demo import SCENARIOS, Scenario, scenario_body
 from tests.integration.helpers import wait_terminal
-from worker.demo import SCENARIOS, Scenario, scenario_body
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ import httpx
 import pytest
 import redis
 
+from bench.demo import SCENARIOS, scenario_body
 from tests.integration.conftest import fast_stack_config
 from tests.integration.helpers import wait_terminal
-from worker.demo import SCENARIOS, scenario_body
 from worker.kseries.auth import TokenStore
 from worker.stack import Stack
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from bench.demo import SCENARIOS, scenario_body
 from tests.integration.helpers import wait_terminal
-from worker.demo import SCENARIOS, scenario_body
 from worker.stack import Stack
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.demo import SCENARIOS, scenario_body
 from tests.integration.conftest import fast_stack_config
 from tests.integration.helpers import wait_terminal
-from worker.demo import SCENARIOS, scenario_body
 from worker.stack import Stack
 
 pytestmark = pytest.mark.integration

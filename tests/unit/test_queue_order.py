@@ -6,9 +6,9 @@ import redis
 from kombu import Connection, Consumer, Message, Queue
 
 from config.celery import celery_config
+from config.queues import EVENT_QUEUE, QUEUE, TIMER_QUEUE, WORKER_QUEUES
 from config.settings import Settings
 from worker.celery import create_app
-from worker.constants import EVENT_QUEUE, QUEUE, TIMER_QUEUE, WORKER_QUEUES
 
 
 def _app(broker: str) -> object:

@@ -1,0 +1,5 @@
+"""`python -m bench [options]`: the same command as `orderflow bench`."""
+
+from bench.cli import bench
+
+bench()

@@ -1,0 +1,126 @@
+"""`orderflow bench`, `orderflow chaos` and `orderflow demo` (found by name by worker.cli)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["bench", "chaos", "demo"]
+
+
+@click.command()
+@click.option(
+    "--orders", type=int, default=None, help="orders for the saturated run [6000; quick 200]"
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=8,
+    show_default=True,
+    help="worker threads, for orderflow and both peers",
+)
+@click.option(
+    "--pos-delay", type=float, default=2.0, show_default=True, help="sandbox POS delay (s)"
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="pace the saturated run (orders/s) instead of as fast as the stack takes them",
+)
+@click.option(
+    "--latency-rate", type=float, default=None, help="orders/s for the latency run [50; quick 20]"
+)
+@click.option(
+    "--capacity-orders",
+    type=int,
+    default=None,
+    help="orders waiting on a silent POS [100000; quick 2000]",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+)
+@click.option("--quick", is_flag=True, help="a tiny CI-size run (every figure, about a minute)")
+@click.option("--strict", is_flag=True, help="exit 1 when a target is missed")
+def bench(  # noqa: PLR0917 -- click passes options by name
+    orders: int | None,
+    concurrency: int,
+    pos_delay: float,
+    rate: float | None,
+    latency_rate: float | None,
+    capacity_orders: int | None,
+    out: Path,
+    quick: bool,
+    strict: bool,
+) -> None:
+    """Throughput, latency, in-flight capacity and cost on this machine, against the naive
+    peer and the bare-Celery ceiling; a table here, bench.json and bench.png in --out."""
+    from bench.run import BenchOptions, run_bench, table
+
+    given: dict[str, Any] = {
+        "orders": orders,
+        "latency_rate": latency_rate,
+        "capacity_orders": capacity_orders,
+    }
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    overrides |= {"concurrency": concurrency, "pos_delay_s": pos_delay, "rate": rate, "out": out}
+    opts = BenchOptions.quick_size(**overrides) if quick else BenchOptions(**overrides)
+    report = run_bench(opts, log=lambda line: click.echo(line, err=True))
+    click.echo(table(report))
+    click.echo(f"\n{out / 'bench.json'}, {out / 'bench.png'}")
+    if strict and any(t["met"] is False for t in report["targets"].values()):
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--api-url", default=None, help="use a running stack instead of starting one")
+def demo(api_url: str | None) -> None:
+    """Run sample orders (every lifecycle outcome) and print how each ended."""
+    from bench.demo import OFFLINE_LOCATION, SCENARIOS, run_scenarios, table
+    from worker.stack import Stack, StackConfig
+
+    if api_url:
+        rows = run_scenarios(api_url, token=os.environ.get("ORDERFLOW_API_TOKEN"))
+    else:
+        config = StackConfig.private(  # its own Redis: the demo never touches yours
+            pos_delay_s=0.5,
+            min_ttl_ms=5_000,
+            sandbox_args=["--offline", str(OFFLINE_LOCATION)],
+            env={
+                "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
+                "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
+                "ORDERFLOW_PAYMENT_GRACE_MS": "2000",
+                "ORDERFLOW_ORDER_TTL_MS": "5000",
+                "ORDERFLOW_PAYMENT_TTL_MS": "10000",
+            },
+        )
+        click.echo(
+            f"starting a local stack for {len(SCENARIOS)} scenarios (logs in a temporary directory)"
+        )
+        with Stack(config) as stack:
+            rows = run_scenarios(stack.api_url, ttl_ms=5_000)
+    click.echo(table(rows))
+    if any(row["status"] != row["expected"] for row in rows):
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--orders", default=1000, show_default=True, help="how many orders to push through")
+def chaos(orders: int) -> None:
+    """Break the real stack while orders flow (5xx, 429, lost answers, kills, a Redis restart)."""
+    from bench.chaos import run_chaos
+
+    report = run_chaos(orders)
+    click.echo("\n".join(report.lines()))
+    for line in report.wrong_status[:20]:
+        click.echo(f"  wrong: {line}")
+    if not report.ok:
+        sys.exit(1)

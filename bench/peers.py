@@ -1,0 +1,147 @@
+"""Phases 3-4: the naive peer and the bare-Celery no-op ceiling, same sandbox and orders."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import naive, noop
+from bench.harness import (
+    CpuSampler,
+    SideWorker,
+    celery_totals,
+    db_url,
+    redis_client,
+    start_stack,
+    stop_stack,
+)
+from bench.options import BenchOptions, Log
+from bench.orders import (
+    bench_bodies,
+    ledger,
+)
+from bench.series import Series, per_second
+from worker.stack import StackConfig
+
+__all__ = ["run_naive", "run_noop"]
+
+
+def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> dict[str, Any]:
+    config = StackConfig.private(concurrency=opts.concurrency, pos_delay_s=opts.pos_delay_s)
+    stack = start_stack(config, workdir, keep=("redis", "sandbox"))
+    worker = None
+    try:
+        broker = db_url(stack.redis_url, 1)
+        naive.app.conf.broker_url = broker
+        per_order = opts.pos_delay_s + opts.naive_poll_s
+        n = (
+            math.ceil(opts.concurrency * opts.naive_seconds / per_order * 1.3)
+            + 8 * opts.concurrency
+        )
+        log(
+            f"naive peer: {n} orders queued, concurrency {opts.concurrency}, {opts.naive_seconds:g} s"
+        )
+        bodies = bench_bodies(n, "n", opts.locations)
+        with naive.app.producer_or_acquire() as producer:
+            for body in bodies:
+                naive.place_order.apply_async((body,), producer=producer)
+        worker = SideWorker(
+            "bench.naive",
+            naive.QUEUE,
+            opts.concurrency,
+            {
+                "NAIVE_BROKER_URL": broker,
+                "NAIVE_SANDBOX_URL": stack.sandbox_url,
+                "NAIVE_POLL_S": str(opts.naive_poll_s),
+            },
+            workdir / "naive-worker.log",
+        )
+        started = time.time()
+        worker.start()
+        assert worker.process is not None
+        with CpuSampler({"naive-worker": worker.process.pid}) as cpu:
+            time.sleep(opts.naive_seconds)
+            book = ledger(stack.sandbox_url)
+        ended = time.time()
+    finally:
+        if worker is not None:
+            worker.stop()
+        stop_stack(stack)
+    paid = sorted(
+        times["accepted"]
+        for ref, times in book.get("payment_times", {}).items()
+        if ref.startswith("naive-") and "accepted" in times
+    )
+    # Slots start together, so orders end in waves of `concurrency`: measure from the end of
+    # the first wave to the last payment, a whole number of waves.
+    c = opts.concurrency
+    if len(paid) > c:
+        window = (paid[c - 1], paid[-1])
+        throughput = (len(paid) - c) / (window[1] - window[0]) if window[1] > window[0] else 0.0
+    else:
+        window = (started, ended)
+        throughput = len(paid) / (ended - started)
+    cpu_s = cpu.between(*window)
+    in_window = sum(1 for t in paid if window[0] < t <= window[1])
+    series.throughput["naive"] = per_second(paid, started)
+    series.windows["naive"] = (window[0] - started, window[1] - started)
+    log(f"  naive: {throughput:.2f} orders/s ({len(paid)} paid)")
+    return {
+        "throughput": round(throughput, 3),
+        "paid": len(paid),
+        "window": [round(window[0] - started, 2), round(window[1] - started, 2)],
+        "poll_s": opts.naive_poll_s,
+        "cpu_s_per_order": round(sum(cpu_s.values()) / in_window, 5) if in_window else None,
+    }
+
+
+# --- phase 4: the ceiling ------------------------------------------------------------------
+
+
+def run_noop(opts: BenchOptions, workdir: Path, log: Log) -> dict[str, Any]:
+    config = StackConfig.private(concurrency=opts.concurrency, pos_delay_s=opts.pos_delay_s)
+    stack = start_stack(config, workdir, keep=("redis",))
+    worker = None
+    try:
+        broker = db_url(stack.redis_url, 2)
+        noop.app.conf.broker_url = broker
+        r = redis_client(broker)
+        m = opts.noop_tasks
+        with noop.app.producer_or_acquire() as producer:
+            for _ in range(m):
+                noop.noop.apply_async(producer=producer)
+        log(f"no-op ceiling: {m} tasks queued, concurrency {opts.concurrency}")
+        worker = SideWorker(
+            "bench.noop",
+            noop.QUEUE,
+            opts.concurrency,
+            {"NOOP_BROKER_URL": broker},
+            workdir / "noop-worker.log",
+        )
+        worker.start()
+        samples: list[tuple[float, int]] = []
+        deadline = time.monotonic() + 60 + m / 200
+        while time.monotonic() < deadline:
+            left = int(r.llen(noop.QUEUE))
+            samples.append((time.time(), left))
+            if left == 0:
+                break
+            time.sleep(0.02)
+        executed = sum(celery_totals(noop.app).values())
+    finally:
+        if worker is not None:
+            worker.stop()
+        stop_stack(stack)
+    # Steady drain: from the first sample at or below 90 % left to the first at or below 10 %.
+    t_hi = next((t for t, left in samples if left <= 0.9 * m), None)
+    t_lo = next((t for t, left in samples if left <= 0.1 * m), None)
+    left_hi = next((left for t, left in samples if t == t_hi), m)
+    left_lo = next((left for t, left in samples if t == t_lo), 0)
+    rate = (left_hi - left_lo) / (t_lo - t_hi) if t_hi and t_lo and t_lo > t_hi else 0.0
+    log(f"  no-op: {rate:.0f} tasks/s ({executed} executed)")
+    return {"throughput": round(rate, 1), "tasks": m, "executed": executed}
+
+
+# --- the whole run -------------------------------------------------------------------------

@@ -1,0 +1,15 @@
+"""A local stand-in for the K-Series API and the restaurant POS behind it.
+
+Used by orderflow's demo, integration tests, chaos test and benchmarks. Start it with
+`python -m sandbox --port 8100` or `serve(host, port, SandboxConfig(...))`; in-process
+with `create_app(config, notify_transport=...)`.
+"""
+
+from __future__ import annotations
+
+from sandbox.app import create_app
+from sandbox.config import SandboxConfig
+from sandbox.engine import Sandbox
+from sandbox.server import serve
+
+__all__ = ["Sandbox", "SandboxConfig", "create_app", "serve"]

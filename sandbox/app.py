@@ -1,0 +1,270 @@
+"""The sandbox as an ASGI app: K-Series' order, pay, lookup, webhook and token routes.
+
+Routes read raw JSON themselves (`parse_float=Decimal`, Spring-style 400s) instead of using
+FastAPI's models, because the point is to answer exactly as K-Series does, not as FastAPI does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from sandbox.admin import admin_router
+from sandbox.config import SandboxConfig
+from sandbox.engine import Sandbox
+from sandbox.formats import Clock, JSONDecimalResponse, zulu_time
+from sandbox.gateway import Gateway
+from sandbox.pos import OrderKind
+from sandbox.spring import FieldError, error_body, validation_body
+from sandbox.validation import ORDER_OBJECT, PAYMENT_OBJECT, parse_order, parse_payment
+from sandbox.views import account_snapshot, sale_dto
+from sandbox.webhooks import OBJECT_NAME as WEBHOOK_OBJECT
+from sandbox.webhooks import parse_endpoint
+
+__all__ = ["create_app"]
+
+ALREADY_USED = "reference has already been used"
+
+
+def create_app(
+    config: SandboxConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    notify_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """A fresh sandbox. `notify_transport` lets tests capture notifications in-process.
+
+    The app's state object is `app.state.sandbox` (a `Sandbox`).
+    """
+    sandbox = Sandbox(config, clock=clock, notify_transport=notify_transport)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await sandbox.aclose()
+
+    app = FastAPI(
+        title="K-Series sandbox",
+        lifespan=lifespan,
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
+    app.state.sandbox = sandbox
+    app.include_router(admin_router(sandbox))
+    _order_routes(app, sandbox)
+    _lookup_routes(app, sandbox)
+    _webhook_routes(app, sandbox)
+    _token_route(app, sandbox)
+    app.add_middleware(Gateway, sandbox=sandbox)
+    return app
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _spring(sandbox: Sandbox, status: int, message: str, path: str) -> Response:
+    return JSONDecimalResponse(
+        error_body(status, message, path, sandbox.clock.now()), status_code=status
+    )
+
+
+def _invalid(sandbox: Sandbox, obj: str, errors: list[FieldError], path: str) -> Response:
+    body = validation_body(obj, errors, path, sandbox.clock.now())
+    return JSONDecimalResponse(body, status_code=400)
+
+
+async def _json_object(request: Request, sandbox: Sandbox) -> Mapping[str, Any] | Response:
+    """The body as a JSON object (floats as Decimal), or Spring's 'not readable' 400."""
+    path = request.url.path
+    raw = await request.body()
+    if not raw.strip():
+        return _spring(sandbox, 400, "Required request body is missing", path)
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except ValueError as exc:
+        return _spring(sandbox, 400, f"JSON parse error: {exc}", path)
+    if not isinstance(body, dict):
+        return _spring(sandbox, 400, "JSON parse error: expected a JSON object", path)
+    return body
+
+
+def _location(sandbox: Sandbox, raw: str | None, path: str) -> int | Response:
+    if raw is None or raw == "":
+        return _spring(
+            sandbox,
+            400,
+            "Required request parameter 'businessLocationId' for method parameter type Long "
+            "is not present",
+            path,
+        )
+    try:
+        return int(raw)
+    except ValueError:
+        return _spring(sandbox, 400, f"Failed to convert value '{raw}' to type Long", path)
+
+
+# --- orders and payments --------------------------------------------------------------------
+
+
+def _order_routes(app: FastAPI, sandbox: Sandbox) -> None:
+    async def submit(request: Request, kind: OrderKind) -> Response:
+        body = await _json_object(request, sandbox)
+        if isinstance(body, Response):
+            return body
+        order, errors = parse_order(body, kind, sandbox.config, sandbox.clock.now())
+        if order is None:
+            return _invalid(sandbox, ORDER_OBJECT[kind], errors, request.url.path)
+        if sandbox.submit_order(order) == "duplicate":
+            msg = f"{ALREADY_USED} {order.reference}"
+            return JSONDecimalResponse({"status": "fail", "msg": msg}, status_code=409)
+        return JSONDecimalResponse({"status": "ok"})
+
+    @app.post("/o/op/1/order/local")
+    async def local_order(request: Request) -> Response:
+        return await submit(request, "local")
+
+    @app.post("/o/op/1/order/toGo")
+    async def to_go_order(request: Request) -> Response:
+        return await submit(request, "toGo")
+
+    @app.post("/o/op/1/pay")
+    async def pay(request: Request) -> Response:
+        body = await _json_object(request, sandbox)
+        if isinstance(body, Response):
+            return body
+        payment, errors = parse_payment(body, sandbox.config)
+        if payment is None:
+            return _invalid(sandbox, PAYMENT_OBJECT, errors, request.url.path)
+        if sandbox.submit_payment(payment) == "duplicate":
+            message = f"{ALREADY_USED} {payment.reference}"
+            return _spring(sandbox, 400, message, request.url.path)
+        return JSONDecimalResponse({"status": "ok"})
+
+
+# --- lookups --------------------------------------------------------------------------------
+
+
+def _lookup_routes(app: FastAPI, sandbox: Sandbox) -> None:
+    @app.get("/f/finance/{business_location_id}/saleByExternalReference")
+    async def sale(business_location_id: str, request: Request) -> Response:
+        path = request.url.path
+        bl = _location(sandbox, business_location_id, path)
+        if isinstance(bl, Response):
+            return bl
+        reference = request.query_params.get("externalReferenceId")
+        if not reference:
+            return _spring(
+                sandbox,
+                400,
+                "Required request parameter 'externalReferenceId' for method parameter type "
+                "String is not present",
+                path,
+            )
+        account = sandbox.pos.sale(bl, reference)
+        if account is None:
+            return _spring(sandbox, 404, f"Sale not found for external reference {reference}", path)
+        return JSONDecimalResponse(sale_dto(account, sandbox.config.currency))
+
+    @app.get("/o/op/1/order/accounts/{account_identifier}")
+    async def account(account_identifier: str, request: Request) -> Response:
+        path = request.url.path
+        bl = _location(sandbox, request.query_params.get("businessLocationId"), path)
+        if isinstance(bl, Response):
+            return bl
+        found = sandbox.pos.account(bl, account_identifier)
+        if found is None:
+            return _spring(sandbox, 404, f"account not found for BL {bl}", path)
+        return JSONDecimalResponse(account_snapshot(found, style="number"))
+
+    @app.get("/o/op/1/onlineOrderReadiness")
+    async def readiness(request: Request) -> Response:
+        path = request.url.path
+        bl = _location(sandbox, request.query_params.get("businessLocationId"), path)
+        if isinstance(bl, Response):
+            return bl
+        online = sandbox.is_online(bl)
+        return JSONDecimalResponse(
+            {
+                "status": "READY" if online else "NOT_READY",
+                "lastUpdatedAt": zulu_time(sandbox.clock.now()),
+                "onlineOrderingApiConfiguration": {
+                    "enabled": True,
+                    "orderProfileId": 123456,
+                    "staffId": 789012,
+                },
+                "posStatus": {
+                    "salesPeriod": "OPENED",
+                    "acceptingOnlineOrders": online,
+                    "availableDevices": online,
+                },
+            }
+        )
+
+
+# --- webhook registration -------------------------------------------------------------------
+
+
+def _webhook_routes(app: FastAPI, sandbox: Sandbox) -> None:
+    path = "/o/wh/1/webhook"
+
+    def not_found(endpoint_id: str) -> Response:
+        message = f"endpoint ID not found for {endpoint_id}"
+        return _spring(sandbox, 404, message, f"{path}/{endpoint_id}")
+
+    async def save(request: Request, *, create: bool) -> Response:
+        body = await _json_object(request, sandbox)
+        if isinstance(body, Response):
+            return body
+        endpoint, errors = parse_endpoint(body)
+        if endpoint is None:
+            return _invalid(sandbox, WEBHOOK_OBJECT, errors, path)
+        if not create and endpoint.endpoint_id not in sandbox.webhooks:
+            return not_found(endpoint.endpoint_id)
+        sandbox.webhooks[endpoint.endpoint_id] = endpoint
+        return JSONDecimalResponse(endpoint.as_json())
+
+    @app.put(path)
+    async def create_webhook(request: Request) -> Response:
+        """Create; an existing endpointId is overwritten (idempotent re-registration)."""
+        return await save(request, create=True)
+
+    @app.post(path)
+    async def update_webhook(request: Request) -> Response:
+        """Update; booleans left out are reset to false, as K-Series documents."""
+        return await save(request, create=False)
+
+    @app.get(path + "/{endpoint_id}")
+    async def get_webhook(endpoint_id: str) -> Response:
+        endpoint = sandbox.webhooks.get(endpoint_id)
+        if endpoint is None:
+            return not_found(endpoint_id)
+        return JSONDecimalResponse(endpoint.as_json())
+
+    @app.delete(path + "/{endpoint_id}")
+    async def delete_webhook(endpoint_id: str) -> Response:
+        if sandbox.webhooks.pop(endpoint_id, None) is None:
+            return not_found(endpoint_id)
+        return Response(status_code=200)
+
+
+# --- OAuth2 ---------------------------------------------------------------------------------
+
+
+def _token_route(app: FastAPI, sandbox: Sandbox) -> None:
+    @app.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        """Form-encoded, as OAuth2 wants; client credentials via Basic or the form."""
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        form = dict(parse_qsl(raw, keep_blank_values=True))
+        status, body = sandbox.tokens.grant(form, request.headers.get("authorization"))
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        return JSONDecimalResponse(body, status_code=status, headers=headers)

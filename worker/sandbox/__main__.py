@@ -1,8 +1,0 @@
-"""`python -m worker.sandbox --port 8100 --pos-delay 0.5 ...`"""
-
-from __future__ import annotations
-
-from worker.sandbox.server import main
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -28,8 +28,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
-from worker.engine import parse_notification, utcnow
+from worker.engine import utcnow
 from worker.errors import InvalidSubmission, ReferenceConflict, StoreUnavailable
+from worker.notifications import parse_notification
 from worker.order import Order
 from worker.producer import Enqueue, Producer, field_errors
 from worker.store import OrderStore

@@ -8,11 +8,8 @@ and every write is a compare-and-set in the store.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -25,18 +22,14 @@ from worker.errors import (
     ValidationRejected,
 )
 from worker.events import (
-    AccountNews,
     CheckMissing,
     CheckRead,
     Event,
-    OrderNews,
     PaymentAccepted,
-    PaymentNews,
     PaymentRejected,
     Retry,
     SaleFound,
     SaleNotFound,
-    Snapshot,
     SubmitAccepted,
     SubmitDeadline,
     SubmitRejected,
@@ -44,84 +37,32 @@ from worker.events import (
 from worker.kseries.client import KSeriesClient
 from worker.kseries.models import (
     AccountNotification,
-    AccountSnapshot,
     ApplyPayment,
-    OrderNotification,
     PaymentNotification,
     Readiness,
-    Sale,
 )
 from worker.lifecycle import Action, Policy, apply, next_action
+from worker.notifications import (
+    Notification,
+    as_event,
+    from_account,
+    from_sale,
+    kind_of,
+    parse_notification,
+)
 from worker.order import Order
 from worker.store import OrderStore
 
-__all__ = ["Engine", "Notification", "parse_notification", "utcnow"]
+__all__ = ["Engine", "utcnow"]
 
 log = structlog.get_logger(__name__)
 MAX_STEPS = 8
 RATE_LIMIT_DEFAULT_S = 2.0  # a 429 without Retry-After
 RATE_LIMIT_MAX_S = 300.0
-Notification = OrderNotification | PaymentNotification | AccountNotification
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_notification(payload: Any) -> Notification:
-    """The notification model for a webhook body.
-
-    Raises:
-        ValidationError: the body is none of ORDER, PAYMENT or an account notification.
-    """
-    if isinstance(payload, dict) and "notificationType" in payload:
-        return AccountNotification.model_validate(payload)
-    if isinstance(payload, dict) and payload.get("type") == "PAYMENT":
-        return PaymentNotification.model_validate(payload)
-    return OrderNotification.model_validate(payload)
-
-
-def notification_key(note: Notification) -> str:
-    """Our own dedup key: K-Series sends no event id (kseries-api.md)."""
-    if isinstance(note, AccountNotification):
-        a = note.account
-        parts: list[Any] = [
-            "ACCOUNT",
-            note.notificationType,
-            a.accountNumber,
-            a.totalAmount,
-            a.paidAmount,
-        ]
-    else:
-        account = getattr(note, "account", None)
-        amounts = (account.currentAmount, account.paidAmount) if account else ()
-        parts = [
-            note.type,
-            note.thirdPartyReference,
-            note.status,
-            note.ikentooAccountIdentifier,
-            note.reason,
-        ]
-        parts += [getattr(note, "error_type", None), *amounts]
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
-
-
-def _from_account(account: AccountSnapshot, identifier: str | None = None) -> Snapshot:
-    return Snapshot(
-        account_identifier=account.ikaccountId or identifier,
-        total=account.currentAmount,
-        paid=account.paidAmount,
-        payment_references=account.payment_references,
-    )
-
-
-def _from_sale(sale: Sale) -> Snapshot:
-    return Snapshot(
-        account_identifier=sale.accountFiscId,
-        total=sale.total,
-        paid=sale.paid,
-        payment_references=sale.payment_references,
-    )
 
 
 class Engine:
@@ -242,14 +183,14 @@ class Engine:
         if action is Action.SUBMIT_DEADLINE:
             # An earlier try may have reached K-Series although no answer came back.
             sale = self.client.sale_by_reference(bl, ref) if order.submit_attempts else None
-            return SaleFound(_from_sale(sale)) if sale else SubmitDeadline()
+            return SaleFound(from_sale(sale)) if sale else SubmitDeadline()
         if action is Action.POLL_SALE:
             sale = self.client.sale_by_reference(bl, ref)
-            return SaleFound(_from_sale(sale)) if sale else SaleNotFound()
+            return SaleFound(from_sale(sale)) if sale else SaleNotFound()
         if action is Action.READ_CHECK:
             identifier = order.account_identifier or ""
             account = self.client.account(bl, identifier)
-            return CheckRead(_from_account(account, identifier)) if account else CheckMissing()
+            return CheckRead(from_account(account, identifier)) if account else CheckMissing()
         payment = order.current_payment
         settle = order.settle
         assert action is Action.POST_PAYMENT and payment and settle and order.account_identifier
@@ -282,11 +223,11 @@ class Engine:
             return None
         target = self._route(note)
         if target is None:
-            log.warning("webhook.unmatched", notification_id=note_id, kind=_kind(note))
+            log.warning("webhook.unmatched", notification_id=note_id, kind=kind_of(note))
             self.store.notification_unmatched(note_id)
             return None
         bl, ref = target
-        event = _event(note)
+        event = as_event(note)
         structlog.contextvars.bind_contextvars(business_location_id=bl, reference=ref)
         try:
             before = self.store.get(bl, ref)
@@ -322,14 +263,6 @@ def _why(readiness: Readiness) -> str:
     return ", ".join(r for r in reasons if r) or readiness.status
 
 
-def _kind(note: Notification) -> str:
-    return (
-        note.notificationType
-        if isinstance(note, AccountNotification)
-        else f"{note.type}:{note.status}"
-    )
-
-
 def _call_name(action: Action) -> str:
     return {
         Action.SUBMIT: "submit",
@@ -338,26 +271,3 @@ def _call_name(action: Action) -> str:
         Action.READ_CHECK: "check",
         Action.POST_PAYMENT: "pay",
     }.get(action, action.value)
-
-
-def _event(note: Notification) -> Event:
-    key = notification_key(note)
-    if isinstance(note, AccountNotification):
-        a = note.account
-        snap = Snapshot(account_identifier=a.accountNumber, total=a.totalAmount, paid=a.paidAmount)
-        return AccountNews(key=key, kind=note.notificationType, snapshot=snap)
-    if isinstance(note, PaymentNotification):
-        return PaymentNews(
-            key=key,
-            reference=note.thirdPartyReference,
-            status=note.status,
-            reason=note.reason,
-            error_type=note.error_type,
-            timed_out=note.timed_out,
-            account_identifier=note.ikentooAccountIdentifier,
-        )
-    if note.account is not None:
-        snap = _from_account(note.account, note.ikentooAccountIdentifier)
-    else:
-        snap = Snapshot(account_identifier=note.ikentooAccountIdentifier)
-    return OrderNews(key=key, status=note.status, reason=note.reason, snapshot=snap)

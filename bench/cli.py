@@ -21,7 +21,12 @@ __all__ = ["bench", "chaos", "demo"]
     type=int,
     default=8,
     show_default=True,
-    help="worker threads, for orderflow and both peers",
+    help="orderflow's worker threads, and the no-op ceiling's",
+)
+@click.option(
+    "--naive-threads",
+    default=None,
+    help="comma-separated thread counts for the naive peer [8,64,256,512; quick 8,32]",
 )
 @click.option(
     "--pos-delay", type=float, default=2.0, show_default=True, help="sandbox POS delay (s)"
@@ -33,13 +38,16 @@ __all__ = ["bench", "chaos", "demo"]
     help="pace the saturated run (orders/s) instead of as fast as the stack takes them",
 )
 @click.option(
-    "--latency-rate", type=float, default=None, help="orders/s for the latency run [50; quick 20]"
+    "--latency-rate",
+    type=float,
+    default=None,
+    help="orders/s for the latency run [half the saturated throughput]",
 )
 @click.option(
     "--capacity-orders",
     type=int,
     default=None,
-    help="orders waiting on a silent POS [100000; quick 2000]",
+    help="orders waiting on a silent POS [1000000; quick 2000]",
 )
 @click.option(
     "--out",
@@ -53,6 +61,7 @@ __all__ = ["bench", "chaos", "demo"]
 def bench(  # noqa: PLR0917 -- click passes options by name
     orders: int | None,
     concurrency: int,
+    naive_threads: str | None,
     pos_delay: float,
     rate: float | None,
     latency_rate: float | None,
@@ -70,6 +79,13 @@ def bench(  # noqa: PLR0917 -- click passes options by name
         "latency_rate": latency_rate,
         "capacity_orders": capacity_orders,
     }
+    if naive_threads:
+        try:
+            given["naive_threads"] = tuple(int(t) for t in naive_threads.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                "comma-separated integers", param_hint="--naive-threads"
+            ) from None
     overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     overrides |= {"concurrency": concurrency, "pos_delay_s": pos_delay, "rate": rate, "out": out}
     opts = BenchOptions.quick_size(**overrides) if quick else BenchOptions(**overrides)

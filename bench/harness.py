@@ -21,13 +21,14 @@ import redis
 from worker.stack import Stack, StackConfig
 
 __all__ = [
-    "ORDERFLOW_PROCESSES",
+    "NOT_ORDERFLOW",
     "CpuSampler",
     "SideWorker",
     "active_tasks",
     "celery_totals",
     "db_url",
     "orderflow_celery",
+    "orderflow_cpu",
     "percentile",
     "redis_client",
     "start_stack",
@@ -35,7 +36,13 @@ __all__ = [
     "used_memory",
 ]
 
-ORDERFLOW_PROCESSES = ("worker", "beat", "api")
+# Processes whose CPU is not orderflow's: the K-Series stand-in, Redis, the bench's producer.
+NOT_ORDERFLOW = frozenset({"redis", "sandbox", "producer", "flower"})
+
+
+def orderflow_cpu(cpu_s: dict[str, float]) -> float:
+    """CPU seconds of every orderflow process (API, workers, sweepers), whatever their names."""
+    return sum(v for name, v in cpu_s.items() if name not in NOT_ORDERFLOW)
 
 
 def start_stack(config: StackConfig, workdir: Path, keep: Iterable[str] | None = None) -> Stack:

@@ -25,10 +25,23 @@ from bench.orders import (
 from bench.series import Series, per_second
 from worker.stack import StackConfig
 
-__all__ = ["run_naive", "run_noop"]
+__all__ = ["run_naive", "run_naive_sweep", "run_noop"]
 
 
-def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> dict[str, Any]:
+def run_naive_sweep(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> dict[str, Any]:
+    """The naive peer at every thread count in `opts.naive_threads`; `best` is the fastest."""
+    runs = [
+        run_naive(opts, workdir / f"threads-{threads}", series, log, threads)
+        for threads in opts.naive_threads
+    ]
+    best = max(runs, key=lambda run: run["throughput"])
+    return {"runs": runs, "best": best}
+
+
+def run_naive(
+    opts: BenchOptions, workdir: Path, series: Series, log: Log, threads: int
+) -> dict[str, Any]:
+    """The naive peer with `threads` worker threads, each holding its slot for a whole order."""
     config = StackConfig.private(concurrency=opts.concurrency, pos_delay_s=opts.pos_delay_s)
     stack = start_stack(config, workdir, keep=("redis", "sandbox"))
     worker = None
@@ -36,13 +49,10 @@ def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> di
         broker = db_url(stack.redis_url, 1)
         naive.app.conf.broker_url = broker
         per_order = opts.pos_delay_s + opts.naive_poll_s
-        n = (
-            math.ceil(opts.concurrency * opts.naive_seconds / per_order * 1.3)
-            + 8 * opts.concurrency
-        )
-        log(
-            f"naive peer: {n} orders queued, concurrency {opts.concurrency}, {opts.naive_seconds:g} s"
-        )
+        # At least three waves of `threads` orders, so the steady window holds two.
+        seconds = max(opts.naive_seconds, 3.5 * per_order)
+        n = math.ceil(threads * seconds / per_order * 1.3) + 2 * threads
+        log(f"naive peer: {n} orders queued, {threads} threads, {seconds:g} s")
         bodies = bench_bodies(n, "n", opts.locations)
         with naive.app.producer_or_acquire() as producer:
             for body in bodies:
@@ -50,7 +60,7 @@ def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> di
         worker = SideWorker(
             "bench.naive",
             naive.QUEUE,
-            opts.concurrency,
+            threads,
             {
                 "NAIVE_BROKER_URL": broker,
                 "NAIVE_SANDBOX_URL": stack.sandbox_url,
@@ -62,7 +72,7 @@ def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> di
         worker.start()
         assert worker.process is not None
         with CpuSampler({"naive-worker": worker.process.pid}) as cpu:
-            time.sleep(opts.naive_seconds)
+            time.sleep(seconds)
             book = ledger(stack.sandbox_url)
         ended = time.time()
     finally:
@@ -76,7 +86,7 @@ def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> di
     )
     # Slots start together, so orders end in waves of `concurrency`: measure from the end of
     # the first wave to the last payment, a whole number of waves.
-    c = opts.concurrency
+    c = threads
     if len(paid) > c:
         window = (paid[c - 1], paid[-1])
         throughput = (len(paid) - c) / (window[1] - window[0]) if window[1] > window[0] else 0.0
@@ -85,15 +95,19 @@ def run_naive(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> di
         throughput = len(paid) / (ended - started)
     cpu_s = cpu.between(*window)
     in_window = sum(1 for t in paid if window[0] < t <= window[1])
-    series.throughput["naive"] = per_second(paid, started)
-    series.windows["naive"] = (window[0] - started, window[1] - started)
-    log(f"  naive: {throughput:.2f} orders/s ({len(paid)} paid)")
+    series.throughput[f"naive x{threads}"] = per_second(paid, started)
+    series.windows[f"naive x{threads}"] = (window[0] - started, window[1] - started)
+    cpu_per_order = round(sum(cpu_s.values()) / in_window, 5) if in_window else None
+    log(
+        f"  naive x{threads}: {throughput:.2f} orders/s ({len(paid)} paid), {cpu_per_order} CPU s/order"
+    )
     return {
+        "threads": threads,
         "throughput": round(throughput, 3),
         "paid": len(paid),
         "window": [round(window[0] - started, 2), round(window[1] - started, 2)],
         "poll_s": opts.naive_poll_s,
-        "cpu_s_per_order": round(sum(cpu_s.values()) / in_window, 5) if in_window else None,
+        "cpu_s_per_order": cpu_per_order,
     }
 
 

@@ -48,7 +48,7 @@ def plot(series: Any, report: dict[str, Any], path: Path) -> None:
     figures = report["figures"]
     top.set_title(
         f"completed orders/s, 5 s bins (orderflow {figures['orderflow_orders_per_s']}/s, "
-        f"naive {figures['naive_orders_per_s']}/s, concurrency {report['options']['concurrency']}, "
+        f"naive at its best {figures['naive_orders_per_s']}/s x{figures['naive_best_threads']} threads, "
         f"POS delay {report['options']['pos_delay_s']} s)"
     )
     top.set_xlabel("seconds since the phase began")

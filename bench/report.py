@@ -17,8 +17,9 @@ def met(value: Any, target: float, op: str) -> bool | None:
 
 ROWS = [
     ("orderflow_orders_per_s", "orderflow throughput (orders/s, saturated)"),
-    ("naive_orders_per_s", "naive peer throughput (orders/s)"),
-    ("ratio_vs_naive", "orderflow / naive"),
+    ("naive_best_threads", "naive peer: best thread count"),
+    ("naive_orders_per_s", "naive peer throughput at its best (orders/s)"),
+    ("ratio_vs_naive", "orderflow / naive at its best"),
     ("noop_tasks_per_s", "bare Celery no-op (tasks/s)"),
     ("celery_tasks_per_order", "Celery tasks per order"),
     ("pipeline_efficiency", "pipeline efficiency"),
@@ -39,7 +40,13 @@ ROWS = [
     ("timer_lateness_p99_ms", "timer lateness p99 (ms)"),
     ("burst_lateness_p99_ms", "burst (all due at once) lateness p99 (ms)"),
     ("burst_timers_fired_per_s", "burst: timers fired per s"),
-    ("cpu_s_per_order", "CPU s per order (worker+beat+api, saturated)"),
+    ("burst_rate_vs_saturated", "burst rate / saturated order rate"),
+    ("cpu_s_per_order", "CPU s per order (every orderflow process, saturated)"),
+    ("naive_cpu_s_per_order", "naive peer CPU s per order (at its best)"),
+    ("cpu_ratio_vs_naive", "orderflow CPU / naive CPU per order"),
+    ("sandbox_cpu_s_per_order", "  sandbox (K-Series stand-in) CPU s per order"),
+    ("redis_cpu_s_per_order", "  Redis CPU s per order"),
+    ("redis_commands_per_order", "  Redis commands per order"),
     ("cpu_s_per_order_paced", "CPU s per order (at the latency rate)"),
 ]
 
@@ -57,7 +64,12 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"{label:<46} {shown:>12}  {goal:<10} {verdict}")
     cap = report["capacity"]
     paced = report["orderflow"]["paced"]
+    sweep = ", ".join(
+        f"{run['threads']} threads {run['throughput']:g}/s" for run in report["naive"]["runs"]
+    )
     lines += [
+        "",
+        f"naive peer sweep: {sweep}",
         "",
         f"latency rate: {paced['rate_reason']}; webhook = our API's received_at of ORDER SUCCESS, "
         "payment = the sandbox's receipt of POST /pay",

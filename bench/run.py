@@ -29,7 +29,7 @@ from typing import Any
 from bench.capacity import run_capacity
 from bench.options import TARGETS, BenchOptions, Log
 from bench.orderflow_run import run_orderflow
-from bench.peers import run_naive, run_noop
+from bench.peers import run_naive_sweep, run_noop
 from bench.report import ROWS, met, table
 from bench.series import Series
 
@@ -43,7 +43,8 @@ def run_bench(opts: BenchOptions, log: Log = print) -> dict[str, Any]:
     series = Series()
     began = time.time()
     of = run_orderflow(opts, workdir / "orderflow", series, log)
-    nv = run_naive(opts, workdir / "naive", series, log)
+    sweep = run_naive_sweep(opts, workdir / "naive", series, log)
+    nv = sweep["best"]
     nop = run_noop(opts, workdir / "noop", log)
     log(
         f"capacity: {opts.capacity_orders} waiting orders; {opts.capacity_due} due at "
@@ -62,10 +63,12 @@ def run_bench(opts: BenchOptions, log: Log = print) -> dict[str, Any]:
     ).summary()
     sat, paced, light = of["saturated"], of["paced"], of["light"]
     tasks_per_order = sat["celery_tasks_per_order"] or 0.0
+    naive_cpu = nv["cpu_s_per_order"]
     figures = {
         "orderflow_orders_per_s": sat["throughput"],
+        "naive_best_threads": nv["threads"],
         "naive_orders_per_s": nv["throughput"],
-        "ratio_vs_naive": round(sat["throughput"] / nv["throughput"], 1)
+        "ratio_vs_naive": round(sat["throughput"] / nv["throughput"], 2)
         if nv["throughput"]
         else None,
         "noop_tasks_per_s": nop["throughput"],
@@ -91,8 +94,20 @@ def run_bench(opts: BenchOptions, log: Log = print) -> dict[str, Any]:
         "burst_lateness_p99_ms": cap["burst"]["lateness_p99_ms"],
         "burst_timers_fired_per_s": cap["burst"]["fired_per_s"],
         "cpu_s_per_order": sat["cpu_s_per_order"],
+        "naive_cpu_s_per_order": naive_cpu,
+        "cpu_ratio_vs_naive": round(sat["cpu_s_per_order"] / naive_cpu, 2)
+        if sat["cpu_s_per_order"] and naive_cpu
+        else None,
+        "sandbox_cpu_s_per_order": sat["sandbox_cpu_s_per_order"],
+        "redis_cpu_s_per_order": sat["redis_cpu_s_per_order"],
+        "redis_commands_per_order": sat["redis_commands_per_order"],
         "cpu_s_per_order_paced": paced["cpu_s_per_order"],
+        "burst_rate_vs_saturated": round(cap["burst"]["fired_per_s"] / sat["throughput"], 2)
+        if sat["throughput"] and cap["burst"]["fired_per_s"]
+        else None,
     }
+    for run in sweep["runs"]:
+        figures[f"naive_x{run['threads']}_orders_per_s"] = run["throughput"]
     report = {
         "figures": figures,
         "targets": {
@@ -106,7 +121,7 @@ def run_bench(opts: BenchOptions, log: Log = print) -> dict[str, Any]:
             "platform": platform.platform(),
         },
         "orderflow": of,
-        "naive": nv,
+        "naive": sweep,
         "noop": nop,
         "capacity": cap,
         "wall_s": round(time.time() - began, 1),

@@ -1,5 +1,8 @@
 # One image for every orderflow process; docker-compose.yml picks the command.
-FROM python:3.11-slim
+# The base is a build argument so a machine that cannot pull it can build on a local stand-in
+# (scripts/compose-check: PYTHON_IMAGE=...); users get the public image.
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.queues import EVENT_QUEUE, NOTIFICATION_TASK, QUEUE, SWEEP_TASK, TIMER_QUEUE
+from config.queues import EVENT_QUEUE, NOTIFICATION_TASK, QUEUE, WORKER_QUEUES
 from config.settings import Settings
 
-__all__ = ["celery_config"]
+__all__ = ["broker_kind_options", "celery_config", "is_amqp", "rank", "send_options"]
+
+AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp"})
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Tasks are acked on receipt: a lost message is recovered by its durable timer's lease
     (seconds), not by the broker's visibility_timeout (an hour), and never runs twice by design."""
-    return {
+    config: dict[str, Any] = {
         "broker_url": settings.broker,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "broker_transport_options": {
-            "visibility_timeout": 3600,
-            "socket_timeout": 5,
-            # Read queues in the order the worker lists them (WORKER_QUEUES), not round-robin.
-            "queue_order_strategy": "priority",
-        },
         "task_default_queue": QUEUE,
-        "task_routes": {
-            SWEEP_TASK: {"queue": TIMER_QUEUE},
-            NOTIFICATION_TASK: {"queue": EVENT_QUEUE},
-        },
+        # `orderflow.advance` goes to QUEUE (under way) or NEW_QUEUE by who sends it
+        # (`worker.celery.send_advance`): no route could tell a new order from one under way.
+        "task_routes": {NOTIFICATION_TASK: {"queue": EVENT_QUEUE}},
         "task_ignore_result": True,
         "task_acks_late": False,
         "task_serializer": "json",
@@ -39,16 +34,56 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # them on in the workers while it runs (`enable_events`), so nothing pays when no one looks.
         "worker_send_task_events": False,
         "task_send_sent_event": False,
-        "beat_scheduler": "celery.beat:Scheduler",
-        "beat_schedule": {
-            "sweep-timers": {
-                "task": SWEEP_TASK,
-                "schedule": settings.sweep_interval_s,
-                "options": {
-                    "queue": TIMER_QUEUE,
-                    "expires": max(2.0, settings.sweep_interval_s * 4),
-                },
-            }
-        },
         "timezone": "UTC",
+    }
+    return config | broker_kind_options(settings.broker, config["task_routes"])
+
+
+def send_options(broker_url: str, queue: str) -> dict[str, Any]:
+    """`send_task` options that put a message in one of WORKER_QUEUES on this kind of broker."""
+    if not is_amqp(broker_url):
+        return {"queue": queue}
+    return {"queue": QUEUE, "priority": rank(queue)}
+
+
+def rank(queue: str) -> int:
+    """A queue's message priority on RabbitMQ: the first of WORKER_QUEUES ranks highest."""
+    return WORKER_QUEUES[::-1].index(queue)
+
+
+def is_amqp(broker_url: str) -> bool:
+    """RabbitMQ (`amqp://`, `amqps://`, `pyamqp://`); anything else is a Redis-family broker."""
+    return broker_url.partition("://")[0].lower() in AMQP_SCHEMES
+
+
+def broker_kind_options(broker_url: str, routes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How webhooks and work under way go ahead of new submissions on this kind of broker.
+
+    Redis: one list per queue, and kombu's "priority" strategy reads the lists in the order the
+    worker names them (WORKER_QUEUES). RabbitMQ delivers from several queues round-robin, so
+    there the logical queues share QUEUE and carry their rank as a message priority
+    (`x-max-priority`): a waiting webhook is the next message any worker gets, whatever backlog
+    of submissions waits (tests/integration/test_rabbitmq.py).
+    """
+    if not is_amqp(broker_url):
+        return {
+            "broker_transport_options": {
+                "visibility_timeout": 3600,
+                "socket_timeout": 5,
+                # Read queues in the order the worker lists them (WORKER_QUEUES), not round-robin.
+                "queue_order_strategy": "priority",
+            },
+            "task_routes": routes,
+        }
+    return {
+        # The broker confirms each publish before `send_task` returns, as a Redis LPUSH does: a
+        # publish lost with its connection raises (and is logged) instead of vanishing silently
+        # until the order's timer lease sends it again.
+        "broker_transport_options": {"confirm_publish": True},
+        "task_queue_max_priority": rank(WORKER_QUEUES[0]),
+        "task_routes": {
+            **{task: send_options(broker_url, route["queue"]) for task, route in routes.items()},
+            # Tasks sent by name with no route (to the default queue) keep its rank.
+            "*": send_options(broker_url, QUEUE),
+        },
     }

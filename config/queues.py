@@ -6,14 +6,14 @@ imported by `worker/` or `config/`.
 
 from __future__ import annotations
 
-QUEUE = "orderflow"  # submissions and timer-driven steps
-TIMER_QUEUE = "orderflow.timers"  # the sweep
+QUEUE = "orderflow"  # work under way: timer-driven steps (polls, payments, check reads)
+NEW_QUEUE = "orderflow.new"  # new submissions (and replays), until a worker first takes them
 EVENT_QUEUE = "orderflow.events"  # recorded webhooks
 # What a worker consumes, first first: the broker is read in this order (kombu's "priority"
-# strategy), so work already under way (a webhook to apply, a timer to sweep) goes ahead of new
-# submissions and a backlog of new orders never delays a payment.
-WORKER_QUEUES = (EVENT_QUEUE, TIMER_QUEUE, QUEUE)
+# strategy), so work already under way (a webhook to apply, a poll, a payment) goes ahead of new
+# submissions and a backlog of new orders never delays an order the POS already has.
+WORKER_QUEUES = (EVENT_QUEUE, QUEUE, NEW_QUEUE)
 
 ADVANCE_TASK = "orderflow.advance"
 NOTIFICATION_TASK = "orderflow.apply_notification"
-SWEEP_TASK = "orderflow.sweep_timers"
+DELIVER_EVENTS_TASK = "orderflow.deliver_events"  # status events of one order (to QUEUE)

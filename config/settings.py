@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from enum import StrEnum
 from functools import lru_cache
 
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
 
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # Basic credentials of the ops pages (`/ops`); both or neither.
+    ops_username: str | None = None
+    ops_password: SecretStr | None = None
 
     confirmation: Confirmation = Confirmation.HYBRID
     order_ttl_ms: int = Field(default=300_000, ge=1)
@@ -62,16 +66,81 @@ class Settings(BaseSettings):
     payment_grace_ms: int = Field(default=30_000, ge=0)
     poll_initial_ms: int = Field(default=1_000, ge=1)
     poll_max_ms: int = Field(default=30_000, ge=1)
+    # 401/403 (credentials refused): tries this far apart, doubling up to the max.
+    auth_backoff_ms: int = Field(default=60_000, ge=1)
+    auth_backoff_max_ms: int = Field(default=600_000, ge=1)
+    # After a 429 a location's waiting calls go one by one, this far apart.
+    rate_limit_spacing_ms: int = Field(default=100, ge=1)
     max_payment_attempts: int = Field(default=3, ge=1)
     # A claimed timer that is not rescheduled within this lease fires again (worker killed).
     timer_lease_ms: int = Field(default=5_000, ge=100)
     sweep_interval_s: float = Field(default=0.5, gt=0)
+    # Status events to the producer (Standard Webhooks), off unless a URL is set.
+    events_url: str | None = None
+    events_secret: SecretStr | None = None
+    events_retry_hours: float = Field(default=24.0, gt=0)
+    events_timeout_s: float = Field(default=5.0, gt=0)
+    events_backoff_initial_ms: int = Field(default=1_000, ge=1)
+    events_backoff_max_ms: int = Field(default=300_000, ge=1)
+    # Deliveries at once per worker process: the other task slots stay with the orders.
+    events_concurrency: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _events_signed(self) -> Settings:
+        """Unsigned events would be forgeable: a URL without a usable secret refuses to start."""
+        if self.events_url is None:
+            return self
+        secret = self.events_secret.get_secret_value() if self.events_secret else ""
+        key = secret.removeprefix("whsec_")
+        try:
+            valid = secret.startswith("whsec_") and len(base64.b64decode(key, validate=True)) > 0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                "ORDERFLOW_EVENTS_URL needs ORDERFLOW_EVENTS_SECRET: 'whsec_' + a base64 key"
+            )
+        return self
 
     @model_validator(mode="after")
     def _ttls_meet_minimum(self) -> Settings:
         for name in ("order_ttl_ms", "payment_ttl_ms"):
             if getattr(self, name) < self.min_ttl_ms:
                 raise ValueError(f"ORDERFLOW_{name.upper()} must be at least {self.min_ttl_ms}")
+        return self
+
+    @model_validator(mode="after")
+    def _ops_credentials_paired(self) -> Settings:
+        """One of the pair alone would leave the ops pages open or unusable: refuse to start."""
+        if (self.ops_username is None) != (self.ops_password is None):
+            raise ValueError(
+                "set both ORDERFLOW_OPS_USERNAME and ORDERFLOW_OPS_PASSWORD, or neither"
+            )
+        if self.ops_username is not None and (not self.ops_username or ":" in self.ops_username):
+            raise ValueError(
+                "ORDERFLOW_OPS_USERNAME must be non-empty and without ':' (Basic auth)"
+            )
+        if self.ops_password is not None and not self.ops_password.get_secret_value():
+            raise ValueError("ORDERFLOW_OPS_PASSWORD must not be empty")
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_credentials_paired(self) -> Settings:
+        """One of the pair alone used to turn webhook authentication off: refuse to start."""
+        if (self.webhook_username is None) != (self.webhook_password is None):
+            given = "USERNAME" if self.webhook_username is not None else "PASSWORD"
+            raise ValueError(
+                "set both ORDERFLOW_WEBHOOK_USERNAME and ORDERFLOW_WEBHOOK_PASSWORD, or neither "
+                f"(only ORDERFLOW_WEBHOOK_{given} is set; webhooks would be unauthenticated)"
+            )
+        if self.webhook_username is not None and (
+            not self.webhook_username or ":" in self.webhook_username
+        ):
+            raise ValueError(
+                "ORDERFLOW_WEBHOOK_USERNAME must be non-empty and without ':' (Basic auth)"
+            )
+        if self.webhook_password is not None and not self.webhook_password.get_secret_value():
+            raise ValueError("ORDERFLOW_WEBHOOK_PASSWORD must not be empty")
         return self
 
     @property

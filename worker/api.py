@@ -1,149 +1,53 @@
 """The HTTP API (interface.md): producers submit and look up orders; K-Series delivers webhooks.
 
 Handlers authenticate, parse, call one function and answer; the lifecycle lives elsewhere.
+The parts are in `worker.web`: body limit and bounded JSON (`body`), credentials and the
+startup rule (`auth`), metrics, the order view and the OpenAPI description.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+import redis
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    generate_latest,
-)
-from pydantic import ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
 from worker.engine import utcnow
 from worker.errors import InvalidSubmission, ReferenceConflict, StoreUnavailable
-from worker.notifications import parse_notification
-from worker.order import Order
-from worker.producer import Enqueue, Producer, field_errors
+from worker.producer import Enqueue, Producer
 from worker.store import OrderStore
+from worker.web.auth import basic_ok, bearer_ok, warn_if_open, webhook_credentials
+from worker.web.body import BodyLimit, InvalidJson, is_json, parse_json
+from worker.web.metrics import build_registry
+from worker.web.openapi import ERRORS, describe_bodies
+from worker.web.views import order_view
 
-__all__ = ["create_app", "order_view"]
+__all__ = ["build_app", "create_app", "order_view"]
 
 log = structlog.get_logger(__name__)
 
-
-def order_view(order: Order) -> dict[str, Any]:
-    """An order as `GET /orders/{bl}/{ref}` shows it: amounts as strings, no personal data."""
-    return {
-        "businessLocationId": order.business_location_id,
-        "thirdPartyReference": order.reference,
-        "type": order.submission.type,
-        "status": str(order.status),
-        "accountIdentifier": order.account_identifier,
-        "totalAmount": None if order.total is None else str(order.total),
-        "outstandingAmount": None if order.outstanding is None else str(order.outstanding),
-        "failureReason": order.failure_reason,
-        "confirmDeadline": order.confirm_deadline.isoformat() if order.confirm_deadline else None,
-        "payments": [
-            {
-                "thirdPartyPaymentReference": p.reference,
-                "amount": str(p.amount),
-                "status": str(p.status),
-                "attempt": p.attempt,
-            }
-            for p in order.payments
-        ],
-        "replayOf": order.replay_of,
-        "replayedAs": order.replayed_as,
-        "history": [
-            {"at": h.at.isoformat(), "status": str(h.status), "event": h.event, "detail": h.detail}
-            for h in order.history
-        ],
-    }
+UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
+# Browsers send text/plain and form bodies cross-site without asking; application/json needs
+# a CORS preflight, which this API never grants. So a web page cannot post to a loopback API.
+NOT_JSON = [{"field": "Content-Type", "message": "must be application/json"}]
 
 
 def _error(status: int, detail: Any, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
 
 
-class _BodyLimit:
-    """413 before reading a body whose Content-Length is over the limit (handlers check the
-    bytes themselves). Plain ASGI: BaseHTTPMiddleware costs every request a task group and a
-    streamed response, a third of the API's CPU under load (bench profile)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self._app = app
-        self._limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = Headers(scope=scope).get("content-length")
-            if length and length.isdigit() and int(length) > self._limit:
-                response = _error(413, f"body larger than {self._limit} bytes")
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-
-def _set_counter(child: Any, value: int) -> None:
-    """Counters are kept in Redis by every process; mirror the shared total here."""
-    child._value.set(value)
-
-
-def _metrics(store: OrderStore) -> tuple[CollectorRegistry, Counter]:
-    registry = CollectorRegistry()
-    webhooks = Counter(
-        "orderflow_webhooks_received", "Webhook receipts by outcome", ["outcome"], registry=registry
-    )
-    orders = Gauge("orderflow_orders", "Orders by status", ["status"], registry=registry)
-    lag = Gauge(
-        "orderflow_timer_lag_seconds", "How overdue the oldest due timer is", registry=registry
-    )
-    pending = Gauge("orderflow_timers_pending", "Durable timers waiting", registry=registry)
-
-    calls = Counter(
-        "orderflow_kseries_calls",
-        "K-Series answers by route and status",
-        ["method", "route", "status"],
-        registry=registry,
-    )
-    transitions = Counter(
-        "orderflow_transitions",
-        "Order transitions",
-        ["from_status", "to_status"],
-        registry=registry,
-    )
-    retries = Counter(
-        "orderflow_retries", "Retried K-Series calls by step", ["call"], registry=registry
-    )
-
-    def refresh() -> None:
-        try:
-            for status, count in store.count_by_status().items():
-                orders.labels(status=str(status)).set(count)
-            lag.set(store.timer_lateness_ms(utcnow()) / 1000)
-            pending.set(store.pending_timers())
-            for label, value in store.counters("kseries_calls").items():
-                method, route, code = label.split(" ", 2)
-                _set_counter(calls.labels(method=method, route=route, status=code), value)
-            for label, value in store.counters("transitions").items():
-                before, _, after = label.partition("->")
-                _set_counter(transitions.labels(from_status=before, to_status=after), value)
-            for label, value in store.counters("retries").items():
-                _set_counter(retries.labels(call=label), value)
-        except StoreUnavailable:
-            pass
-
-    registry.refresh = refresh  # type: ignore[attr-defined]
-    return registry, webhooks
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line for /readyz (Redis' DENIED message is a paragraph)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 @dataclass
@@ -155,19 +59,14 @@ class _Deps:
     broker_ping: Callable[[], None] | None
     webhooks: Counter
     api_token: str | None
+    webhook_auth: bytes | None
+    tokens_refused: Callable[[], bool]
 
     def authorised(self, request: Request) -> bool:
-        """Constant-time check of the producer's bearer token."""
-        if self.api_token is None:
-            return True
-        given = request.headers.get("authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.api_token}".encode())
+        return bearer_ok(request.headers.get("authorization", ""), self.api_token)
 
-    async def json_body(self, request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > self.settings.max_body_bytes:
-            raise _TooLarge
-        return json.loads(raw, parse_float=Decimal)
+    def webhook_authorised(self, request: Request) -> bool:
+        return basic_ok(request.headers.get("authorization", ""), self.webhook_auth)
 
 
 def create_app(
@@ -177,11 +76,13 @@ def create_app(
     enqueue: Enqueue,
     enqueue_notification: Callable[[str], None],
     broker_ping: Callable[[], None] | None = None,
+    tokens_refused: Callable[[], bool] = lambda: False,
 ) -> FastAPI:
-    """The ASGI app. `enqueue(bl, ref)` and `enqueue_notification(id)` hand work to Celery."""
+    """The ASGI app. `enqueue(bl, ref)` and `enqueue_notification(id)` hand work to Celery;
+    `tokens_refused()`: K-Series refused our refresh token (`/readyz`, `/metrics` say so)."""
     app = FastAPI(title="orderflow", version="0.1.0")
-    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
-    registry, webhooks = _metrics(store)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    registry, webhooks = build_registry(store, tokens_refused)
     deps = _Deps(
         settings=settings,
         store=store,
@@ -190,34 +91,48 @@ def create_app(
         broker_ping=broker_ping,
         webhooks=webhooks,
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+        webhook_auth=webhook_credentials(settings),
+        tokens_refused=tokens_refused,
     )
-    if deps.api_token is None:
-        log.warning("api.unauthenticated", hint="set ORDERFLOW_API_TOKEN outside local runs")
+    warn_if_open(settings)
 
     @app.exception_handler(StoreUnavailable)
-    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+    @app.exception_handler(redis.RedisError)  # NOAUTH, LOADING, protected mode: not a 500
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("api.store_unavailable", error=_reason(exc))
         return _error(503, "state store unavailable; retry later", **{"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return _error(422, errors)
 
     _producer_routes(app, deps)
     _webhook_routes(app, deps)
     _ops_routes(app, deps, registry)
+    describe_bodies(app)
     return app
 
 
-UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
-
-
 def _producer_routes(app: FastAPI, deps: _Deps) -> None:
-    @app.post("/orders", status_code=202)
+    @app.post(
+        "/orders",
+        status_code=202,
+        responses={409: {"description": "the reference is taken by another body"}, **ERRORS},
+    )
     async def post_order(request: Request) -> Response:
+        """Validate, store and enqueue one submission (once per reference)."""
         if not deps.authorised(request):
             return _error(401, "missing or wrong bearer token", **UNAUTHORISED)
+        if not is_json(request.headers.get("content-type")):
+            return _error(415, NOT_JSON)
         try:
-            body = await deps.json_body(request)
-        except _TooLarge:
-            return _error(413, f"body larger than {deps.settings.max_body_bytes} bytes")
-        except ValueError:
-            return _error(422, [{"field": "body", "message": "not valid JSON"}])
+            body = parse_json(await request.body())  # over the size limit: BodyLimit's 413
+        except InvalidJson as exc:
+            return _error(422, [{"field": "body", "message": str(exc)}])
         try:
             receipt = await run_in_threadpool(deps.producer.submit, body)
         except InvalidSubmission as exc:
@@ -226,8 +141,12 @@ def _producer_routes(app: FastAPI, deps: _Deps) -> None:
             return _error(409, str(exc))
         return JSONResponse(receipt.model_dump(mode="json", exclude={"created"}), status_code=202)
 
-    @app.get("/orders/{business_location_id}/{reference}")
+    @app.get(
+        "/orders/{business_location_id}/{reference}",
+        responses={404: {"description": "no such order"}, 422: ERRORS[422]},
+    )
     async def get_order(business_location_id: int, reference: str, request: Request) -> Response:
+        """An order's status, amounts, payments and history (no customer data)."""
         if not deps.authorised(request):
             return _error(401, "missing or wrong bearer token", **UNAUTHORISED)
         order = await run_in_threadpool(deps.store.get, business_location_id, reference)
@@ -237,28 +156,29 @@ def _producer_routes(app: FastAPI, deps: _Deps) -> None:
 
 
 def _webhook_routes(app: FastAPI, deps: _Deps) -> None:
-    @app.post("/webhooks/kseries")
+    @app.post("/webhooks/kseries", responses={400: {"description": "not JSON"}, **ERRORS})
     async def webhook(request: Request) -> Response:
         """Authenticate, validate, record durably, hand off, answer: no business logic."""
-        if not _webhook_authorised(deps.settings, request):
+        if not deps.webhook_authorised(request):
             deps.webhooks.labels(outcome="unauthorised").inc()
             return _error(
                 401,
                 "wrong or missing credentials",
                 **{"WWW-Authenticate": 'Basic realm="orderflow"'},
             )
-        try:
-            payload = await deps.json_body(request)
-        except _TooLarge:
-            return _error(413, "body too large")
-        except ValueError:
+        if not is_json(request.headers.get("content-type")):
             deps.webhooks.labels(outcome="malformed").inc()
-            return _error(400, "not valid JSON")
+            return _error(415, NOT_JSON)
         try:
-            parse_notification(payload)
-        except ValidationError as exc:
+            payload = parse_json(await request.body())
+        except InvalidJson as exc:
+            deps.webhooks.labels(outcome="malformed").inc()
+            return _error(400, str(exc))
+        if not isinstance(payload, dict):
             deps.webhooks.labels(outcome="invalid").inc()
-            return _error(422, field_errors(exc, drop_tag=False))
+            return _error(422, [{"field": "body", "message": "a notification is a JSON object"}])
+        # Any object is kept and answered 200, even one orderflow cannot read or use (K-Series
+        # may stop calling an endpoint that refuses what it sends): the task records why.
         note_id = await run_in_threadpool(deps.store.record_notification, payload, utcnow())
         deps.webhooks.labels(outcome="recorded").inc()
         try:
@@ -273,47 +193,30 @@ def _ops_routes(app: FastAPI, deps: _Deps, registry: CollectorRegistry) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "Redis or the broker is not usable"}})
     async def readyz() -> Response:
         problems = {}
         try:
             await run_in_threadpool(deps.store.ping)
-        except StoreUnavailable as exc:
-            problems["redis"] = str(exc)
+        except Exception as exc:  # refused, NOAUTH, LOADING, protected mode: all not ready
+            problems["redis"] = _reason(exc)
         if deps.broker_ping is not None:
             try:
                 await run_in_threadpool(deps.broker_ping)
             except Exception as exc:
-                problems["broker"] = f"{type(exc).__name__}: {exc}"
+                problems["broker"] = _reason(exc)
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        body = {"status": "ready"}
+        if await run_in_threadpool(deps.tokens_refused):
+            # Still ready (orders are accepted and wait), but nothing reaches K-Series.
+            body["kseries"] = "tokens refused: run `orderflow auth login`; new orders wait"
+        return JSONResponse(body)
 
     @app.get("/metrics")
     async def metrics() -> Response:
         await run_in_threadpool(registry.refresh)  # type: ignore[attr-defined]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _webhook_authorised(settings: Settings, request: Request) -> bool:
-    if not settings.webhook_username or settings.webhook_password is None:
-        return True
-    import base64
-
-    expected = f"{settings.webhook_username}:{settings.webhook_password.get_secret_value()}"
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        given = base64.b64decode(encoded, validate=True)
-    except ValueError:
-        return False
-    return hmac.compare_digest(given, expected.encode())
 
 
 def build_app() -> FastAPI:
@@ -342,10 +245,15 @@ def build_app() -> FastAPI:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
 
-    return create_app(
+    app = create_app(
         settings=settings,
         store=runtime.store,
         enqueue=enqueue,
         enqueue_notification=enqueue_notification,
         broker_ping=broker_ping,
+        tokens_refused=runtime.tokens.refused_now,
     )
+    from worker.ops import ops_router_for
+
+    app.include_router(ops_router_for(runtime, enqueue))  # the ops pages (worker/ops/)
+    return app

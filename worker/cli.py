@@ -15,6 +15,7 @@ from config.logging import configure_logging
 from config.queues import WORKER_QUEUES
 from config.settings import get_settings
 from worker.auth_cli import auth
+from worker.events_cli import events
 
 __all__ = ["main"]
 
@@ -80,9 +81,11 @@ def api(host: str, port: int) -> None:
     """Serve the HTTP API (producers, webhooks, health, metrics)."""
     import uvicorn
 
-    settings = get_settings()
-    if settings.api_token is None and host not in ("127.0.0.1", "localhost", "::1"):
-        raise click.ClickException("refusing to serve beyond loopback without ORDERFLOW_API_TOKEN")
+    from worker.web.auth import startup_problems
+
+    problems = startup_problems(get_settings(), host)
+    if problems:
+        raise click.ClickException("; ".join(problems))
     uvicorn.run("worker.api:build_app", factory=True, host=host, port=port, log_level="warning")
 
 
@@ -98,11 +101,24 @@ def worker(ctx: click.Context) -> None:
     _celery(["worker", "-Q", ",".join(WORKER_QUEUES), "--loglevel", "INFO", *defaults, *ctx.args])
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def beat(ctx: click.Context) -> None:
-    """The scheduler that sweeps durable timers twice a second."""
-    _celery(["beat", "--loglevel", "WARNING", *ctx.args])
+@main.command()
+def sweeper() -> None:
+    """Send the work durable timers say is due (run one or more; any number is safe)."""
+    from worker.sweeper import serve
+
+    configure_logging()
+    serve()
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    help="The timer sweeper, under its former name (= `orderflow sweeper`).",
+)
+def beat() -> None:
+    from worker.sweeper import serve
+
+    configure_logging()
+    serve()
 
 
 @main.group()
@@ -252,13 +268,20 @@ def _stack_config(**overrides: Any) -> Any:
 @click.option(
     "--pos-delay", default=1.0, show_default=True, help="sandbox POS processing delay (s)"
 )
-def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float) -> None:
+@click.option(
+    "--sweepers", default=2, show_default=True, type=click.IntRange(1), help="timer sweepers"
+)
+def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float, sweepers: int) -> None:
     """The whole stack on this machine; Ctrl-C stops everything."""
     from worker.stack import Stack
 
     configure_logging()
     config = _stack_config(
-        api_port=api_port, sandbox_port=sandbox_port, flower_port=flower_port, pos_delay_s=pos_delay
+        api_port=api_port,
+        sandbox_port=sandbox_port,
+        flower_port=flower_port,
+        pos_delay_s=pos_delay,
+        sweepers=sweepers,
     )
     with Stack(config) as stack:
         click.echo(
@@ -283,6 +306,7 @@ def _wait_for_interrupt(stack: Any) -> None:
 
 
 main.add_command(auth)
+main.add_command(events)
 
 if __name__ == "__main__":
     main()

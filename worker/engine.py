@@ -8,23 +8,29 @@ and every write is a compare-and-set in the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import structlog
 from pydantic import ValidationError
 
 from worker.errors import (
+    AuthError,
     KSeriesError,
     OrderNotFound,
     RateLimited,
+    StoreUnavailable,
     UpstreamError,
     ValidationRejected,
 )
 from worker.events import (
+    AccessDenied,
     CheckMissing,
     CheckRead,
     Event,
+    Held,
     PaymentAccepted,
     PaymentRejected,
     Retry,
@@ -33,17 +39,20 @@ from worker.events import (
     SubmitAccepted,
     SubmitDeadline,
     SubmitRejected,
+    Throttled,
 )
+from worker.kseries.call_log import calls_for
 from worker.kseries.client import KSeriesClient
-from worker.kseries.models import (
+from worker.kseries.models import ApplyPayment, Readiness, describe_error
+from worker.kseries.notifications import (
     AccountNotification,
-    ApplyPayment,
+    ItemNotification,
+    OrderNotification,
     PaymentNotification,
-    Readiness,
+    ReadinessNotification,
 )
 from worker.lifecycle import Action, Policy, apply, next_action
 from worker.notifications import (
-    Notification,
     as_event,
     from_account,
     from_sale,
@@ -57,8 +66,13 @@ __all__ = ["Engine", "utcnow"]
 
 log = structlog.get_logger(__name__)
 MAX_STEPS = 8
+FAILED_CALLS = (Retry, Throttled, AccessDenied)
 RATE_LIMIT_DEFAULT_S = 2.0  # a 429 without Retry-After
 RATE_LIMIT_MAX_S = 300.0
+TOKENS_REFUSED = "K-Series refused our tokens; waiting for `orderflow auth login`"
+TOKENS_HOLD_S = 30.0  # how often a held order looks again whether a login happened
+MAX_NOTIFICATION_FAILURES = 3  # unexpected errors on one notification before it is parked
+READINESS_FIELDS = {"status", "posStatus", "lastUpdatedAt", "onlineOrderingApiConfiguration"}
 
 
 def utcnow() -> datetime:
@@ -77,7 +91,10 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         endpoint_id: str = "orderflow",
         readiness_check: bool = False,
+        tokens_refused: Callable[[], bool] = lambda: False,
     ) -> None:
+        # True while K-Series refuses our refresh token: new orders are held, not sent to a 401.
+        self.tokens_refused = tokens_refused
         self.endpoint_id = endpoint_id
         self.readiness_check = readiness_check
         self.store = store
@@ -112,12 +129,37 @@ class Engine:
                     # A lease may have moved the timer: put it back where the record says.
                     self.store.reschedule(order)
                 return order
-            # Renew the lease: a worker dying mid-call is noticed one lease after this call began.
-            self.store.lease(f"o:{order.key}", self.clock())
-            event = self._perform(action, order)
+            with self._leased(f"o:{order.key}"):
+                event = self._perform(action, order)
             order = self._record(order, event)
             own = True
+            if isinstance(event, FAILED_CALLS):
+                # The lifecycle set when to try again; never a second try in the same task.
+                return order
         return order
+
+    @contextmanager
+    def _leased(self, member: str) -> Iterator[None]:
+        """Hold the order's timer while a call runs, however long it takes: renewed every
+        third of a lease, so the sweeper never sends a slow call a second time, and a worker
+        that dies mid-call still has its order sent again one lease later."""
+        self.store.lease(member, self.clock())
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.policy.lease.total_seconds() / 3):
+                try:
+                    self.store.lease(member, self.clock())
+                except StoreUnavailable:
+                    log.warning("timer.lease_not_renewed")
+
+        renewer = threading.Thread(target=renew, name="orderflow-lease", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
 
     def _record(self, before: Order, event: Event) -> Order:
         after = self.store.transition(
@@ -137,18 +179,30 @@ class Engine:
         return after
 
     def _perform(self, action: Action, order: Order) -> Event:
+        if action is Action.SUBMIT and self.tokens_refused():
+            return Held("submit", TOKENS_REFUSED, TOKENS_HOLD_S)
         bl = order.business_location_id
-        held = self.store.throttled_for(bl)
-        if held > 0:  # a 429 for this location: wait it out without calling
-            return Retry(_call_name(action), "location rate-limited by K-Series (429)", held)
+        spacing_ms = max(1, int(self.policy.rate_limit_spacing.total_seconds() * 1000))
+        member = f"o:{order.key}"
+        turn = self.store.next_turn(bl, member, self.clock(), spacing_ms)
+        if turn > 0:  # the location is rate-limited: wait for its turn without calling
+            return Throttled(_call_name(action), turn)
         try:
-            return self._call(action, order)
+            with calls_for(bl, order.reference):  # the ops page's call log (kseries.call_log)
+                return self._call(action, order)
         except RateLimited as exc:
             wait = exc.retry_after_s if exc.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
-            self.store.throttle(bl, min(wait, RATE_LIMIT_MAX_S))
-            self.store.count("retries", _call_name(action))
+            hold = min(max(wait, 0.001), RATE_LIMIT_MAX_S)
+            self.store.throttle(bl, hold)
+            self.store.count("retries", f"{_call_name(action)}:rate_limited")
             log.warning("kseries.rate_limited", action=action.value, retry_after_s=wait)
-            return Retry(_call_name(action), str(exc), wait)
+            # This order takes a turn too: held calls go after the throttle, one by one.
+            turn = self.store.next_turn(bl, member, self.clock(), spacing_ms)
+            return Throttled(_call_name(action), max(turn, hold), called=True)
+        except AuthError as exc:
+            self.store.count("retries", f"{_call_name(action)}:access_denied")
+            log.error("kseries.access_denied", action=action.value, error=str(exc))
+            return AccessDenied(_call_name(action), str(exc))
         except ValidationRejected as exc:
             if action is Action.SUBMIT:
                 return SubmitRejected(exc.message)
@@ -210,37 +264,74 @@ class Engine:
     # --- notifications ------------------------------------------------------------------------
 
     def apply_notification(self, note_id: str) -> Order | None:
-        """Route a recorded notification to its order and apply it; unknown ones are kept."""
+        """Apply a recorded notification to its order. Never raises for what a body holds: one
+        orderflow cannot read, or that claims no order, is parked as unmatched with the reason;
+        one whose processing fails unexpectedly is tried again (its timer stays leased) and
+        parked after MAX_NOTIFICATION_FAILURES, never retried on every lease for a month."""
+        try:
+            after = self._apply_notification(note_id)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            failures = self.store.notification_failed(note_id)
+            # The type only: a message may quote the body, and logs never carry customer data.
+            log.error("webhook.failed", error=type(exc).__name__, failures=failures)
+            if failures >= MAX_NOTIFICATION_FAILURES:
+                reason = f"failed {failures} times: {type(exc).__name__}: {exc}"
+                self.store.notification_unmatched(note_id, reason)
+            return None
+        if after is None:
+            return None
+        # Applied and done: what follows is the order's own work, retried by its own timer.
+        bl, ref = after.business_location_id, after.reference
+        with structlog.contextvars.bound_contextvars(business_location_id=bl, reference=ref):
+            return self.advance(bl, ref, current=after)
+
+    def _apply_notification(self, note_id: str) -> Order | None:
+        """The order the notification was applied to, or None (kept, ignored or parked)."""
         document = self.store.notification(note_id)
         if document is None:
             self.store.notification_done(note_id)
             return None
         try:
-            note = parse_notification(document["payload"])
-        except ValidationError:
-            log.error("webhook.unparseable", notification_id=note_id)
-            self.store.notification_unmatched(note_id)
+            note = parse_notification(document.get("payload"))
+        except ValidationError as exc:
+            self._park(note_id, "unreadable", describe_error(exc))
+            return None
+        if isinstance(note, ReadinessNotification):  # kept per location for what may use it
+            updated = note.lastUpdatedAt or self.clock()
+            kept = note.model_dump(mode="json", include=READINESS_FIELDS)
+            self.store.record_readiness(note.businessLocationId, kept, updated)
+        if isinstance(note, ReadinessNotification | ItemNotification):
+            bl = note.businessLocationId
+            log.info("webhook.recorded", kind=kind_of(note), business_location_id=bl)
+            self.store.notification_done(note_id)
             return None
         target = self._route(note)
         if target is None:
-            log.warning("webhook.unmatched", notification_id=note_id, kind=kind_of(note))
-            self.store.notification_unmatched(note_id)
+            self._park(note_id, "no order claims it", kind_of(note))
             return None
         bl, ref = target
-        event = as_event(note)
-        structlog.contextvars.bind_contextvars(business_location_id=bl, reference=ref)
-        try:
+        with structlog.contextvars.bound_contextvars(business_location_id=bl, reference=ref):
             before = self.store.get(bl, ref)
             if before is None:
-                raise OrderNotFound(bl, ref)
-            after = self._record(before, event)
-        except OrderNotFound:
-            self.store.notification_unmatched(note_id)
-            return None
-        self.store.notification_done(note_id)
-        return self.advance(bl, ref, current=after)
+                self._park(note_id, "no such order", f"{bl}/{ref}")
+                return None
+            try:
+                after = self._record(before, as_event(note))
+            except OrderNotFound:
+                self._park(note_id, "no such order", f"{bl}/{ref}")
+                return None
+            self.store.notification_done(note_id)
+            return after
 
-    def _route(self, note: Notification) -> tuple[int, str] | None:
+    def _park(self, note_id: str, cause: str, detail: str) -> None:
+        log.warning("webhook.unmatched", cause=cause)  # the detail may quote the body
+        self.store.notification_unmatched(note_id, f"{cause}: {detail}")
+
+    def _route(
+        self, note: OrderNotification | PaymentNotification | AccountNotification
+    ) -> tuple[int, str] | None:
         if isinstance(note, AccountNotification):
             return note.online_order_reference()
         if isinstance(note, PaymentNotification):

@@ -3,7 +3,7 @@
 OrderflowError
 ├── KSeriesError                  a call to K-Series did not give what we asked for
 │   ├── TransportError            no HTTP answer (connect, read timeout, reset)   retryable
-│   └── UpstreamError             an HTTP answer we cannot use (carries status, body excerpt)
+│   └── UpstreamError             an HTTP answer we cannot use (status, parsed detail)
 │       ├── ValidationRejected    400: the request is invalid                      permanent
 │       ├── ReferenceAlreadyUsed  409 order / 400 payment: the effect already happened
 │       ├── AuthError             401/403                                          permanent*
@@ -17,11 +17,18 @@ OrderflowError
 ├── StoreUnavailable              Redis cannot be reached
 └── WebhookAuthError              a notification without the configured credentials
 
-* the client refreshes the token and retries once before raising AuthError.
+* the client refreshes the token and retries once before raising AuthError; orderflow then
+  tries again minutes apart (`AccessDenied`), since credentials do not mend themselves.
+
+An upstream body is never kept as text: it may echo the order back, customer and all. An error
+keeps the status, K-Series' error code and message and its field errors, each redacted
+(`summarize`), and nothing else; that is what reaches `failureReason`, the history and logs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +50,56 @@ __all__ = [
     "UpstreamError",
     "ValidationRejected",
     "WebhookAuthError",
+    "redact",
+    "summarize",
 ]
+
+MAX_TEXT = 120  # characters kept of one upstream message
+MAX_FIELDS = 5  # field errors kept of one answer
+MAX_PARSED = 64 * 1024  # larger bodies are not parsed at all
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+?\(?\d[\d\s()./-]{5,}\d")
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")  # an error code: one word, no data
+
+
+def redact(text: str) -> str:
+    """`text` on one line, bounded, without email addresses or phone-like numbers (7+ digits)."""
+    text = _EMAIL.sub("<email>", text)
+    text = _PHONE.sub(
+        lambda m: "<phone>" if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text
+    )
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def summarize(body: str) -> str:
+    """What an upstream error body says that is safe to keep: K-Series' error code and message
+    and its field errors (`errors[].field/defaultMessage`), redacted. Any other text, and any
+    body that is not JSON (save a bare error code such as `invalid_grant`), is left out."""
+    if _CODE.fullmatch(body.strip()):
+        return body.strip()
+    if len(body) > MAX_PARSED:
+        return ""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    parts = [v for v in (data.get("error"), data.get("code")) if _is_code(v)]
+    message = data.get("message", data.get("msg"))
+    if isinstance(message, str) and message.strip():
+        parts.append(redact(message))
+    errors = data.get("errors")
+    for item in errors[:MAX_FIELDS] if isinstance(errors, list) else ():
+        if isinstance(item, dict):
+            text = item.get("defaultMessage", item.get("message")) or "invalid"
+            parts.append(f"{redact(str(item.get('field') or '?'))}: {redact(str(text))}")
+    return "; ".join(parts)
+
+
+def _is_code(value: object) -> bool:
+    return isinstance(value, str) and _CODE.fullmatch(value) is not None
 
 
 class OrderflowError(Exception):
@@ -71,8 +127,9 @@ class UpstreamError(KSeriesError):
 
     def __init__(self, status: int, body: str, *, endpoint: str = "") -> None:
         self.status = status
-        self.body_excerpt = body[:300]
-        super().__init__(f"{endpoint} answered {status}: {self.body_excerpt}", endpoint=endpoint)
+        self.detail = summarize(body)  # never the body itself (see the module docstring)
+        text = f"{endpoint} answered {status}" + (f": {self.detail}" if self.detail else "")
+        super().__init__(text, endpoint=endpoint)
 
 
 @dataclass(frozen=True)
@@ -98,8 +155,10 @@ class ValidationRejected(UpstreamError):
         field_errors: tuple[FieldError, ...] = (),
     ) -> None:
         super().__init__(status, body, endpoint=endpoint)
-        self.field_errors = field_errors
-        self.message = "; ".join(map(str, field_errors)) or self.body_excerpt
+        self.field_errors = tuple(
+            FieldError(redact(e.field), redact(e.message)) for e in field_errors
+        )
+        self.message = "; ".join(map(str, self.field_errors)) or self.detail or f"HTTP {status}"
 
 
 class ReferenceAlreadyUsed(UpstreamError):

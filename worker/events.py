@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 __all__ = [
+    "AccessDenied",
     "AccountNews",
     "CheckMissing",
     "CheckRead",
     "Event",
+    "Held",
     "OrderNews",
     "PaymentAccepted",
     "PaymentNews",
@@ -24,17 +26,27 @@ __all__ = [
     "SubmitAccepted",
     "SubmitDeadline",
     "SubmitRejected",
+    "Throttled",
 ]
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What a check, sale or notification told us about the account on the POS."""
+    """What a check, sale or notification told us about the account on the POS.
+
+    `verified`: K-Series' own answer about our order (a sale found by our reference, a check
+    read by its account); False for what a notification claims, which is news, never the
+    account or the amounts orderflow pays by. `unreadable`: why the amounts were left out.
+    `cancelled`: the sale says the check was cancelled on the POS.
+    """
 
     account_identifier: str | None = None
     total: Decimal | None = None
     paid: Decimal | None = None
     payment_references: frozenset[str] = frozenset()
+    verified: bool = True
+    unreadable: str | None = None
+    cancelled: bool = False
 
     @property
     def outstanding(self) -> Decimal | None:
@@ -65,6 +77,39 @@ class Retry:
     call: str
     error: str
     retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A call not made because it cannot succeed now (K-Series refused our tokens: nothing
+    works until `orderflow auth login`): look again in `wait_s`. Like `Throttled`, no attempt is
+    spent, and an order that was never sent is not looked for at its deadline."""
+
+    call: str
+    reason: str
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """K-Series rate-limits the location (429): wait `wait_s`, the location's next free turn.
+
+    Not a failed try: no attempt is spent and no backoff grows. `called`: this call was made and
+    answered 429 (a look past a deadline that told nothing); else it was held back unsent.
+    """
+
+    call: str
+    wait_s: float
+    called: bool = False
+
+
+@dataclass(frozen=True)
+class AccessDenied:
+    """K-Series refused our credentials for this call (401 after a refresh, 403 for the
+    location): nothing will change until they do, so tries are minutes apart."""
+
+    call: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +181,9 @@ Event = (
     | SubmitRejected
     | SubmitDeadline
     | Retry
+    | Throttled
+    | Held
+    | AccessDenied
     | SaleFound
     | SaleNotFound
     | CheckRead

@@ -198,6 +198,7 @@ class AuthStatus:
     obtained_at: datetime | None = None
     has_refresh_token: bool = False
     refresh_refused: bool = False
+    refresh_expires_at: datetime | None = None
 
     def lines(self) -> list[str]:
         if not self.stored:
@@ -210,6 +211,9 @@ class AuthStatus:
             f"obtained: {self.obtained_at.isoformat() if self.obtained_at else 'unknown'}",
             f"refresh token: {'yes' if self.has_refresh_token else 'no'}",
         ]
+        if self.has_refresh_token:
+            until = self.refresh_expires_at.isoformat() if self.refresh_expires_at else "unknown"
+            lines.append(f"refresh token expires: {until} (kept alive 2 days ahead)")
         if self.refresh_refused:
             lines.append("refresh token REFUSED by K-Series: run `orderflow auth login`")
         return lines
@@ -229,4 +233,5 @@ def status(store: TokenStore, now: datetime | None = None) -> AuthStatus:
         obtained_at=pair.obtained_at,
         has_refresh_token=bool(pair.refresh),
         refresh_refused=bool(pair.refresh) and store.refused(pair.refresh or ""),
+        refresh_expires_at=pair.refresh_expires_at,
     )

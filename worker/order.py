@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
-from worker.kseries.models import LocalOrder, ToGoOrder
+from worker.kseries.models import AccountId, LocalOrder, Price, ToGoOrder
 from worker.money import Money
 
 __all__ = [
     "TERMINAL",
+    "AccountFacts",
     "HistoryEntry",
     "Order",
     "Payment",
@@ -36,6 +37,7 @@ class Status(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     NEEDS_ATTENTION = "needs_attention"
+    RESOLVED = "resolved"  # needs_attention settled by hand on the POS (an operator said so)
 
     @property
     def rank(self) -> int:
@@ -54,8 +56,9 @@ _RANK = {
     Status.COMPLETED: 4,
     Status.FAILED: 4,
     Status.NEEDS_ATTENTION: 4,
+    Status.RESOLVED: 5,  # only ever after needs_attention
 }
-TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.NEEDS_ATTENTION})
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.NEEDS_ATTENTION, Status.RESOLVED})
 
 
 class SettleRemaining(BaseModel):
@@ -64,7 +67,7 @@ class SettleRemaining(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     paymentMethod: Annotated[str, Field(min_length=1, max_length=64)]
-    maxAmount: Money
+    maxAmount: Price
 
 
 class _SubmissionBase(BaseModel):
@@ -139,6 +142,18 @@ class HistoryEntry(BaseModel):
     detail: str = ""
 
 
+class AccountFacts(BaseModel):
+    """What a check or sale may write into an order's record, validated as the record is
+    (`lifecycle.moves.merge`): a value the record could not read back is never stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_identifier: AccountId | None = None
+    total: Money | None = None
+    paid: Money | None = None
+    outstanding: Money | None = None
+
+
 class Order(BaseModel):
     """Everything orderflow knows about one (businessLocationId, thirdPartyReference)."""
 
@@ -162,6 +177,10 @@ class Order(BaseModel):
     outstanding: Annotated[Money, Field()] | None = None
     submit_attempts: int = 0
     poll_attempts: int = 0
+    late_lookups: int = 0  # sale lookups that failed after the submit or confirm deadline
+    # orderflow stopped looking without learning whether it is on the POS (needs_attention):
+    # news that it is there reopens it, news that it failed fails it
+    outcome_unknown: bool = False
     last_error: str | None = None
     payments: tuple[Payment, ...] = ()
     attempt_base: int = 0  # payment attempts before the last operator replay

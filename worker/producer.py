@@ -11,6 +11,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
+from worker.constants import MAX_SCHEDULE_AHEAD_S
 from worker.engine import utcnow
 from worker.errors import InvalidSubmission, ReferenceConflict
 from worker.order import (
@@ -51,6 +52,16 @@ def field_errors(exc: ValidationError, *, drop_tag: bool = True) -> list[dict[st
     return errors
 
 
+def _within_horizon(moment: datetime, now: datetime) -> str | None:
+    """Why `moment` is no time for an order, or None. The horizon keeps an order's whole life
+    inside its record's retention (worker.constants)."""
+    if moment <= now:
+        return "must be in the future"
+    if moment - now > timedelta(seconds=MAX_SCHEDULE_AHEAD_S):
+        return f"must be at most {MAX_SCHEDULE_AHEAD_S // 86_400} days ahead"
+    return None
+
+
 class Producer:
     """Validates and stores submissions, then hands them to the worker."""
 
@@ -83,14 +94,14 @@ class Producer:
                     "message": f"must be at least {self._settings.min_ttl_ms}",
                 }
             )
-        scheduled = order.scheduledTimeForOrderAsIso8601
-        if scheduled is not None and scheduled <= self._clock():
-            problems.append(
-                {
-                    "field": "order.scheduledTimeForOrderAsIso8601",
-                    "message": "must be in the future",
-                }
-            )
+        now = self._clock()
+        moments = {
+            "scheduledTimeForOrderAsIso8601": order.scheduledTimeForOrderAsIso8601,
+            "orderCollectionTimeAsIso8601": getattr(order, "orderCollectionTimeAsIso8601", None),
+        }
+        for name, moment in moments.items():
+            if moment is not None and (problem := _within_horizon(moment, now)):
+                problems.append({"field": f"order.{name}", "message": problem})
         if order.payment and order.payment.tipAmount > order.payment.paymentAmount:
             problems.append(
                 {

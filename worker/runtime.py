@@ -9,10 +9,13 @@ import redis
 
 from config.settings import Settings
 from worker.engine import Engine
-from worker.kseries.auth import auth_for
+from worker.kseries.auth import RefreshingAuth, TokenStore, auth_for
+from worker.kseries.call_log import RecordingTransport
 from worker.kseries.client import KSeriesClient, default_timeout, route_of
 from worker.lifecycle import Policy
+from worker.status_events import Deliverer, EventOutbox
 from worker.store import OrderStore
+from worker.web.views import order_view
 
 __all__ = ["Runtime"]
 
@@ -35,15 +38,45 @@ class Runtime:
 
     @cached_property
     def store(self) -> OrderStore:
-        return OrderStore(self.redis, lease_ms=self.settings.timer_lease_ms)
+        # With status events on, every status change queues its event in the same transaction.
+        on_status = self.status_events.record if self.settings.events_url else None
+        return OrderStore(self.redis, lease_ms=self.settings.timer_lease_ms, on_status=on_status)
+
+    @cached_property
+    def status_events(self) -> EventOutbox:
+        """The status events' outbox (readable even while sending is off)."""
+        return EventOutbox(self.redis, view=order_view, lease_ms=self.settings.timer_lease_ms)
+
+    @cached_property
+    def status_events_deliverer(self) -> Deliverer | None:
+        """Sends status events; None unless ORDERFLOW_EVENTS_URL is set."""
+        if self.settings.events_url is None:
+            return None
+        return Deliverer.from_settings(self.settings, outbox=self.status_events, store=self.store)
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        """The K-Series token pair every process shares (`refused_now`: a login is needed)."""
+        return TokenStore(self.redis)
+
+    @cached_property
+    def auth(self) -> RefreshingAuth:
+        """K-Series bearer auth; the sweepers also call its `keep_alive`."""
+        return auth_for(self.settings, self.redis)
 
     @cached_property
     def http(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.settings.kseries_base_url,
             timeout=default_timeout(self.settings.kseries_timeout_s),
-            auth=auth_for(self.settings, self.redis),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            auth=self.auth,
+            # Every call made for an order goes to its call log (the ops page's timeline).
+            transport=RecordingTransport(
+                httpx.HTTPTransport(
+                    limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)
+                ),
+                self.store,
+            ),
             event_hooks={"response": [self._count_response]},
         )
 
@@ -63,4 +96,5 @@ class Runtime:
             policy=Policy.from_settings(self.settings),
             endpoint_id=self.settings.endpoint_id,
             readiness_check=self.settings.readiness_check,
+            tokens_refused=self.tokens.refused_now,
         )

@@ -1,4 +1,4 @@
-"""The whole stack on one machine, as real processes: Redis, sandbox, worker, beat, API, Flower.
+"""The whole stack on one machine, as processes: Redis, sandbox, worker, sweepers, API, Flower.
 
 Used by `orderflow up`, `orderflow demo`, the integration tests and the benchmarks, so all of
 them exercise the same wiring a deployment has. Nothing here needs Docker or root: when no Redis
@@ -76,7 +76,7 @@ class StackConfig:
     min_ttl_ms: int = 60_000
     concurrency: int = 8
     flower: bool = True
-    beat: bool = True
+    sweepers: int = 1  # timer sweepers (`sweeper-1` ...); 0 for none; any number is safe
     env: dict[str, str] = field(default_factory=dict)
     sandbox_args: list[str] = field(default_factory=list)
     log_to_files: bool = True
@@ -157,10 +157,8 @@ class Stack:
         self.start_sandbox()
         self._wait_http(f"{self.sandbox_url}/_sandbox/config", "sandbox")
         self.start_worker()
-        if self.config.beat:
-            self._spawn(
-                "beat", [PY, "-m", "celery", "-A", "worker", "beat", "--loglevel", "WARNING"]
-            )
+        for name in self.sweeper_names:
+            self.start_sweeper(name)
         self._spawn(
             "api",
             [
@@ -212,6 +210,14 @@ class Stack:
                 *self.config.sandbox_args,
             ],
         )
+
+    @property
+    def sweeper_names(self) -> list[str]:
+        """The process names of this stack's sweepers (`sweeper-1`, `sweeper-2`, ...)."""
+        return [f"sweeper-{i}" for i in range(1, self.config.sweepers + 1)]
+
+    def start_sweeper(self, name: str = "sweeper-1") -> subprocess.Popen[bytes]:
+        return self._spawn(name, [PY, "-m", "worker.cli", "sweeper"])
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         return self._spawn(

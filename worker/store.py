@@ -2,15 +2,19 @@
 
 Each order is one JSON record with a `version`; a transition is a compare-and-set
 (WATCH/MULTI) that also moves the order's durable timer and status index in the same
-transaction, so state, timer and index can never disagree. Timers live in one sorted set and
+transaction, so state, timer and index can never disagree. Timers live in sorted sets and
 are claimed by a Lua script that leases them: a claimed timer whose worker dies fires again
 when its lease runs out.
+
+Retention: every key and index entry of an order ends with the order's record
+(`RECORD_TTL_S` after its last write). Indexes are sorted sets scored by that expiry; readers
+count only live entries and writers trim the dead ones, so nothing grows without bound.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -20,11 +24,12 @@ import redis
 
 from worker import constants as k
 from worker.errors import OrderNotFound, StoreUnavailable
+from worker.inbox import NotificationInbox
 from worker.order import Order, Status
 
 __all__ = ["OrderStore", "TimerKind", "dump_order"]
 
-TimerKind = str  # "o" (order) or "n" (notification)
+TimerKind = str  # "o" (order), "n" (notification) or "e" (status events)
 
 # Claim due timers: return them and push each one's score to now + lease, atomically.
 _CLAIM = """
@@ -38,6 +43,11 @@ return due
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+def _now_ms() -> int:
+    """Wall-clock now, as the index scores use it (Redis' own TTLs use its clock, the same)."""
+    return int(time.time() * 1000)
 
 
 def dump_order(order: Order) -> str:
@@ -54,12 +64,24 @@ def _redis_errors() -> Iterator[None]:
         raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
 
 
-class OrderStore:
-    """Orders, timers and notifications in Redis (an injected client, decode_responses=True)."""
+class OrderStore(NotificationInbox):
+    """Orders, timers and notifications in Redis (an injected client, decode_responses=True);
+    notifications and readiness are `worker.inbox`'s part of it."""
 
-    def __init__(self, client: redis.Redis, *, lease_ms: int = 8_000) -> None:
+    _errors = staticmethod(_redis_errors)
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        lease_ms: int = 8_000,
+        on_status: Callable[[Any, Order | None, Order], None] | None = None,
+    ) -> None:
         self._r = client
         self._lease_ms = lease_ms
+        # Called inside the transaction of every write that creates an order or changes its
+        # status (the status events' outbox): what it queues commits with the write or not at all.
+        self._on_status = on_status
         self._claim = client.register_script(_CLAIM)
 
     # --- orders -------------------------------------------------------------------------------
@@ -78,7 +100,9 @@ class OrderStore:
         return Order.model_validate_json(raw) if raw else None
 
     def create(self, order: Order, now: datetime) -> tuple[Order, bool]:
-        """Store a new order with its timer leased from `now`; an existing one is returned."""
+        """Store a new order with its timer leased from `now`; an existing one is returned.
+
+        The timer goes to the new orders' set until a worker first writes the order."""
         key = self.order_key(order.business_location_id, order.reference)
 
         def txn(pipe: Any) -> tuple[Order, bool]:
@@ -86,12 +110,8 @@ class OrderStore:
             if existing:
                 return Order.model_validate_json(existing), False
             pipe.multi()
-            pipe.set(key, dump_order(order), ex=k.RECORD_TTL_S)
-            pipe.zadd(k.TIMERS, {self._member(order): _ms(now) + self._lease_ms})
-            pipe.sadd(k.STATUS_INDEX.format(status=order.status), order.key)
-            ref_index = k.REFERENCE_INDEX.format(ref=order.reference)
-            pipe.sadd(ref_index, order.business_location_id)
-            pipe.expire(ref_index, k.RECORD_TTL_S)
+            self._put(pipe, order, None)
+            pipe.zadd(k.NEW_TIMERS, {self._member(order): _ms(now) + self._lease_ms})
             return order, True
 
         with _redis_errors():
@@ -109,29 +129,55 @@ class OrderStore:
             before = Order.model_validate_json(raw)
             after = change(before).model_copy(update={"version": before.version + 1})
             pipe.multi()
-            pipe.set(key, dump_order(after), ex=k.RECORD_TTL_S)
-            self._index(pipe, before, after)
+            self._put(pipe, after, before)
+            self._timer(pipe, after)
             return after
 
         with _redis_errors():
             result = self._r.transaction(txn, key, value_from_callable=True)  # type: ignore[arg-type]
         return cast(Order, result)
 
-    def _index(self, pipe: Any, before: Order, after: Order) -> None:
-        member = self._member(after)
-        if after.status.terminal or after.wake_at is None:
+    def _put(self, pipe: Any, order: Order, before: Order | None) -> None:
+        """Write the record and renew every index entry of it to the record's expiry."""
+        if self._on_status is not None and (before is None or before.status is not order.status):
+            self._on_status(pipe, before, order)
+        now = _now_ms()
+        expires = now + k.RECORD_TTL_S * 1000
+        pipe.set(
+            self.order_key(order.business_location_id, order.reference),
+            dump_order(order),
+            px=k.RECORD_TTL_S * 1000,
+        )
+        status_index = k.STATUS_INDEX.format(status=order.status)
+        if before is not None and before.status is not order.status:
+            pipe.zrem(k.STATUS_INDEX.format(status=before.status), order.key)
+        pipe.zadd(status_index, {order.key: expires})
+        pipe.zremrangebyscore(status_index, "-inf", now)
+        ref_index = k.REFERENCE_INDEX.format(ref=order.reference)
+        pipe.zadd(ref_index, {str(order.business_location_id): expires})
+        pipe.zremrangebyscore(ref_index, "-inf", now)
+        pipe.pexpireat(ref_index, expires)  # this entry is the last to expire
+        for payment in order.payments:
+            pipe.set(k.PAYMENT_INDEX.format(ref=payment.reference), order.key, pxat=expires)
+
+    def _timer(self, pipe: Any, order: Order) -> None:
+        """Put the order's timer at its `wake_at` (none once it ended); it is no longer new."""
+        member = self._member(order)
+        pipe.zrem(k.NEW_TIMERS, member)
+        if order.status.terminal or order.wake_at is None:
             pipe.zrem(k.TIMERS, member)
         else:
-            pipe.zadd(k.TIMERS, {member: _ms(after.wake_at)})
-        if before.status is not after.status:
-            pipe.srem(k.STATUS_INDEX.format(status=before.status), after.key)
-            pipe.sadd(k.STATUS_INDEX.format(status=after.status), after.key)
-        known = {p.reference for p in before.payments}
-        for payment in after.payments:
-            if payment.reference not in known:
-                pipe.set(
-                    k.PAYMENT_INDEX.format(ref=payment.reference), after.key, ex=k.RECORD_TTL_S
-                )
+            pipe.zadd(k.TIMERS, {member: _ms(order.wake_at)})
+
+    def put_many(self, orders: list[Order]) -> None:
+        """What `create` and later writes leave for each order, pipelined without the
+        compare-and-set: for loading many records at once (the capacity benchmark)."""
+        with _redis_errors():
+            pipe = self._r.pipeline(transaction=False)
+            for order in orders:
+                self._put(pipe, order, None)
+                self._timer(pipe, order)
+            pipe.execute()
 
     def order_by_payment(self, payment_reference: str) -> tuple[int, str] | None:
         with _redis_errors():
@@ -144,12 +190,19 @@ class OrderStore:
     def locations_for(self, reference: str) -> list[int]:
         """Business locations holding an order with this reference (webhooks may omit it)."""
         with _redis_errors():
-            members = self._r.smembers(k.REFERENCE_INDEX.format(ref=reference))
-        return sorted(int(m) for m in members)
+            members = self._r.zrangebyscore(
+                k.REFERENCE_INDEX.format(ref=reference), _now_ms(), "+inf"
+            )
+        return sorted(int(str(m)) for m in members)
 
     def keys_with_status(self, status: Status) -> list[tuple[int, str]]:
+        """Orders in `status` whose records have not expired, trimming those that have."""
+        index, now = k.STATUS_INDEX.format(status=status), _now_ms()
         with _redis_errors():
-            members = self._r.smembers(k.STATUS_INDEX.format(status=status))
+            pipe = self._r.pipeline(transaction=False)
+            pipe.zremrangebyscore(index, "-inf", now)
+            pipe.zrangebyscore(index, now, "+inf")
+            members = pipe.execute()[1]
         keys = []
         for member in sorted(members):
             bl, _, ref = str(member).partition(":")
@@ -157,12 +210,64 @@ class OrderStore:
         return keys
 
     def count_by_status(self) -> dict[Status, int]:
+        """Live orders per status (expired ones are trimmed, never counted)."""
+        now = _now_ms()
         with _redis_errors():
             pipe = self._r.pipeline(transaction=False)
             for status in Status:
-                pipe.scard(k.STATUS_INDEX.format(status=status))
-            counts = pipe.execute()
+                index = k.STATUS_INDEX.format(status=status)
+                pipe.zremrangebyscore(index, "-inf", now)
+                pipe.zcount(index, now, "+inf")
+            counts = pipe.execute()[1::2]
         return dict(zip(Status, (int(c) for c in counts), strict=True))
+
+    # --- the order's K-Series calls (the ops page's timeline) ----------------------------------
+
+    def record_call(self, bl: int, ref: str, entry: dict[str, Any]) -> None:
+        """Best effort, like a count: a lost line in the call log must never fail an order."""
+        key = k.CALLS_KEY.format(bl=bl, ref=ref)
+        with suppress(redis.RedisError):
+            pipe = self._r.pipeline(transaction=False)
+            pipe.rpush(key, json.dumps(entry, default=str))
+            pipe.ltrim(key, -k.CALLS_KEEP, -1)
+            pipe.expire(key, k.RECORD_TTL_S)
+            pipe.execute()
+
+    def calls(self, bl: int, ref: str) -> list[dict[str, Any]]:
+        """The order's recorded K-Series calls, oldest first (the newest `CALLS_KEEP`)."""
+        with _redis_errors():
+            raw = self._r.lrange(k.CALLS_KEY.format(bl=bl, ref=ref), 0, -1)
+        return [json.loads(line) for line in raw]
+
+    # --- items a task keeps failing on (worker.parking) ------------------------------------------
+
+    def count_failure(self, member: str) -> int:
+        """One more unexpected error of a task on this item (timer member); the count so far
+        within `FAILURE_WINDOW_S` of the first."""
+        key = k.FAILURES.format(member=member)
+        with _redis_errors():
+            pipe = self._r.pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.expire(key, k.FAILURE_WINDOW_S, nx=True)
+            count, _ = pipe.execute()
+        return int(count)
+
+    def set_aside(self, bl: int, ref: str) -> None:
+        """An order whose record no code can read any more: its timer goes, and it is listed
+        as `needs_attention` (until the record expires) for a person to look at."""
+        key, member = self.order_key(bl, ref), f"{bl}:{ref}"
+        with _redis_errors():
+            left_ms = int(self._r.pttl(key))  # -1: no TTL (written by hand), -2: gone
+            left_ms = k.RECORD_TTL_S * 1000 if left_ms == -1 else left_ms
+            pipe = self._r.pipeline(transaction=True)
+            pipe.zrem(k.TIMERS, f"o:{member}")
+            pipe.zrem(k.NEW_TIMERS, f"o:{member}")
+            for status in Status:
+                pipe.zrem(k.STATUS_INDEX.format(status=status), member)
+            if left_ms > 0:
+                index = k.STATUS_INDEX.format(status=Status.NEEDS_ATTENTION)
+                pipe.zadd(index, {member: _now_ms() + left_ms})
+            pipe.execute()
 
     # --- counters (Prometheus reads them through the API, whichever process counted) -----------
 
@@ -189,6 +294,35 @@ class OrderStore:
             left = self._r.pttl(k.THROTTLE.format(bl=bl))
         return max(0, int(left)) / 1000
 
+    def next_turn(self, bl: int, member: str, now: datetime, spacing_ms: int) -> float:
+        """Seconds `member`'s call for this location must wait: 0 while K-Series does not
+        rate-limit it and nobody waits; else a turn after the throttle and every turn given
+        before, `spacing_ms` apart, so held calls go one by one, never all at once. A member
+        whose turn has come goes, even if a newer 429 arrived: the line always moves."""
+        script = """
+        local now, spacing, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+        local mine = redis.call('ZSCORE', KEYS[2], ARGV[1])
+        if mine and tonumber(mine) <= now then
+          redis.call('ZREM', KEYS[2], ARGV[1])
+          return 0
+        end
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
+        if mine then return tonumber(mine) - now end
+        local left = math.max(0, redis.call('PTTL', KEYS[1]))
+        local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+        local tail = #last > 0 and tonumber(last[2]) or 0
+        if left == 0 and tail < now then return 0 end
+        local at = math.max(now + left, tail + spacing)
+        redis.call('ZADD', KEYS[2], at, ARGV[1])
+        redis.call('PEXPIRE', KEYS[2], at - now + keep)
+        return at - now
+        """
+        keys = (k.THROTTLE.format(bl=bl), k.THROTTLE_TURNS.format(bl=bl))
+        args = (member, _ms(now), spacing_ms, k.TURN_KEEP_MS)
+        with _redis_errors():
+            wait = cast(int, self._r.eval(script, 2, *keys, *args))
+        return int(wait) / 1000
+
     # --- timers -------------------------------------------------------------------------------
 
     @staticmethod
@@ -205,31 +339,37 @@ class OrderStore:
             if not raw or Order.model_validate_json(raw).version != order.version:
                 return
             pipe.multi()
-            self._index(pipe, order, order)
+            self._timer(pipe, order)
 
         with _redis_errors():
             self._r.transaction(txn, key)
 
-    def queue_length(self, queue: str) -> int:
-        """Messages waiting in a Celery queue on this Redis (kombu keeps a list per queue)."""
-        with _redis_errors():
-            return int(self._r.llen(queue))
-
     def lease(self, member: str, now: datetime) -> None:
         """Push a live timer to now + lease before working on it. `XX`: a timer that a
         concurrent task removed (its order ended) is not brought back."""
+        leased = {member: _ms(now) + self._lease_ms}
         with _redis_errors():
-            self._r.zadd(k.TIMERS, {member: _ms(now) + self._lease_ms}, xx=True)
+            pipe = self._r.pipeline(transaction=False)
+            pipe.zadd(k.TIMERS, leased, xx=True)
+            pipe.zadd(k.NEW_TIMERS, leased, xx=True)
+            pipe.execute()
 
     def drop_timer(self, member: str) -> None:
         """An ended order's timer: nothing is due for it any more."""
         with _redis_errors():
-            self._r.zrem(k.TIMERS, member)
+            pipe = self._r.pipeline(transaction=False)
+            pipe.zrem(k.TIMERS, member)
+            pipe.zrem(k.NEW_TIMERS, member)
+            pipe.execute()
 
-    def claim_due(self, now: datetime, limit: int = 500) -> list[str]:
-        """Timers due at `now`, each leased for `lease_ms` so a lost task fires again."""
+    def claim_due(self, now: datetime, limit: int = 500, *, new: bool = False) -> list[str]:
+        """Timers due at `now`, each leased for `lease_ms` so a lost task fires again.
+
+        `new`: from new orders' timers (no worker wrote the order yet) instead of work under
+        way. Atomic: any number of sweepers may claim at once, each timer goes to one of them."""
+        timers = k.NEW_TIMERS if new else k.TIMERS
         with _redis_errors():
-            due = self._claim(keys=[k.TIMERS], args=[_ms(now), _ms(now) + self._lease_ms, limit])
+            due = self._claim(keys=[timers], args=[_ms(now), _ms(now) + self._lease_ms, limit])
         return [str(m) for m in due]
 
     def timer_lateness_ms(self, now: datetime) -> int:
@@ -242,45 +382,7 @@ class OrderStore:
 
     def pending_timers(self) -> int:
         with _redis_errors():
-            return int(self._r.zcard(k.TIMERS))
-
-    # --- notifications ------------------------------------------------------------------------
-
-    def record_notification(self, payload: dict[str, Any], now: datetime) -> str:
-        """Keep a received notification durably and lease its timer; returns its id."""
-        note_id = uuid.uuid4().hex
-        document = json.dumps({"received_at": now.isoformat(), "payload": payload}, default=str)
-        with _redis_errors():
-            pipe = self._r.pipeline(transaction=True)
-            pipe.set(k.NOTIFICATION_KEY.format(id=note_id), document, ex=k.NOTIFICATION_TTL_S)
-            pipe.zadd(k.TIMERS, {f"n:{note_id}": _ms(now) + self._lease_ms})
-            pipe.execute()
-        return note_id
-
-    def notification(self, note_id: str) -> dict[str, Any] | None:
-        with _redis_errors():
-            raw = self._r.get(k.NOTIFICATION_KEY.format(id=note_id))
-        if not raw:
-            return None
-        document: dict[str, Any] = json.loads(raw)
-        return document
-
-    def notification_done(self, note_id: str) -> None:
-        """Applied to its order: the timer goes; the document expires with its TTL."""
-        with _redis_errors():
-            self._r.zrem(k.TIMERS, f"n:{note_id}")
-
-    def notification_unmatched(self, note_id: str) -> None:
-        """No order claims it: keep it for inspection (`orderflow unmatched`)."""
-        with _redis_errors():
-            pipe = self._r.pipeline(transaction=True)
-            pipe.zrem(k.TIMERS, f"n:{note_id}")
-            pipe.lpush(k.UNMATCHED, note_id)
-            pipe.ltrim(k.UNMATCHED, 0, 9_999)
-            pipe.expire(k.UNMATCHED, k.NOTIFICATION_TTL_S)
-            pipe.execute()
-
-    def unmatched(self, limit: int = 100) -> list[dict[str, Any]]:
-        with _redis_errors():
-            ids = self._r.lrange(k.UNMATCHED, 0, limit - 1)
-        return [doc for i in ids if (doc := self.notification(str(i))) is not None]
+            pipe = self._r.pipeline(transaction=False)
+            pipe.zcard(k.TIMERS)
+            pipe.zcard(k.NEW_TIMERS)
+            return sum(int(n) for n in pipe.execute())

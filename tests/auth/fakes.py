@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -52,6 +52,10 @@ class FakeKSeries:
         self.api_calls: list[str] = []
         self.token_status: int | None = None  # force an answer from the token endpoint
         self.omit_expires_in = False
+        # RFC 6749 6: a server may answer a refresh without a new refresh token (the old one
+        # then stays valid).
+        self.omit_refresh_token = False
+        self.on_refresh: Callable[[], None] | None = None  # runs while a refresh is in flight
         self.lock = threading.Lock()
 
     def issue(self) -> dict[str, Any]:
@@ -99,6 +103,12 @@ class FakeKSeries:
         self.spent[token] += 1
         if token not in self.live:
             return httpx.Response(400, json={"error": "invalid_grant"})
+        if self.on_refresh is not None:
+            self.on_refresh()
+        if self.omit_refresh_token:
+            body = self.issue()
+            self.live.discard(body.pop("refresh_token"))
+            return httpx.Response(200, json=body)
         self.live.discard(token)
         return httpx.Response(200, json=self.issue())
 

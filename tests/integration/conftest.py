@@ -22,6 +22,8 @@ FAST_ENV = {
     "ORDERFLOW_TIMER_LEASE_MS": "3000",
     "ORDERFLOW_API_TOKEN": "integration-token",
     "ORDERFLOW_SWEEP_INTERVAL_S": "0.25",
+    "ORDERFLOW_OPS_USERNAME": "ops",
+    "ORDERFLOW_OPS_PASSWORD": "integration-ops-password",
 }
 
 

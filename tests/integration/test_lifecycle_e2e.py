@@ -18,6 +18,17 @@ def ledger(sandbox: httpx.Client) -> dict:  # type: ignore[type-arg]
     return sandbox.get("/_sandbox/ledger").json()  # type: ignore[no-any-return]
 
 
+def account(sandbox: httpx.Client, location: int, identifier: str) -> dict:  # type: ignore[type-arg]
+    """The check as K-Series (the sandbox) has it."""
+    response = sandbox.get(
+        f"/o/op/1/order/accounts/{identifier}",
+        params={"businessLocationId": location},
+        headers={"Authorization": "Bearer x"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name.replace(" ", "-"))
 def test_each_demo_scenario_ends_in_its_expected_status(
     scenario: Scenario, api: httpx.Client, sandbox: httpx.Client
@@ -31,12 +42,34 @@ def test_each_demo_scenario_ends_in_its_expected_status(
     # Then it ends in the scenario's status, and K-Series accepted it at most once
     view = wait_terminal(api, scenario.location, ref)
     assert view["status"] == scenario.expected, view["history"]
-    accepted = ledger(sandbox)["orders_accepted"].get(f"{scenario.location}:{ref}", 0)
-    assert accepted == 1
-    if scenario.expected == "completed" and scenario.max_amount:
-        assert Decimal(view["outstandingAmount"] or "0") >= 0
-        applied = [p for p in view["payments"] if p["status"] == "applied"]
-        assert len(applied) <= 1
+    book = ledger(sandbox)
+    assert book["orders_accepted"].get(f"{scenario.location}:{ref}", 0) == 1
+    # every payment orderflow made is on the POS exactly once if applied, else not at all
+    applications = book["payment_applications"]
+    for payment in view["payments"]:
+        expected = 1 if payment["status"] == "applied" else 0
+        assert applications.get(payment["thirdPartyPaymentReference"], 0) == expected, payment
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [s for s in SCENARIOS if s.expected == "completed"],
+    ids=lambda s: s.name.replace(" ", "-"),
+)
+def test_a_completed_order_leaves_its_check_fully_paid_by_exactly_the_remainder(
+    scenario: Scenario, api: httpx.Client, sandbox: httpx.Client
+) -> None:
+    ref = f"it-{uuid.uuid4().hex[:10]}"
+    api.post("/orders", json=scenario_body(scenario, reference=ref, ttl_ms=3_000))
+    view = wait_terminal(api, scenario.location, ref)
+    assert view["status"] == "completed", view["history"]
+    check = account(sandbox, scenario.location, view["accountIdentifier"])
+    current, paid = Decimal(str(check["currentAmount"])), Decimal(str(check["paidAmount"]))
+    assert paid == current  # nothing left to pay on the POS
+    applied = [Decimal(p["amount"]) for p in view["payments"] if p["status"] == "applied"]
+    # what orderflow paid is exactly what the producer's upfront payment left open
+    assert sum(applied, Decimal("0")) == current - Decimal(scenario.paid or "0")
+    assert len(applied) == (1 if current > Decimal(scenario.paid or "0") else 0)
 
 
 def test_a_remainder_is_paid_once_with_a_fresh_reference_and_the_check_ends_fully_paid(
@@ -52,11 +85,7 @@ def test_a_remainder_is_paid_once_with_a_fresh_reference_and_the_check_ends_full
     assert payment["amount"] == "1.65"
     assert payment["thirdPartyPaymentReference"] != ref
     assert len(payment["thirdPartyPaymentReference"]) <= 50
-    check = sandbox.get(
-        f"/o/op/1/order/accounts/{view['accountIdentifier']}",
-        params={"businessLocationId": scenario.location},
-        headers={"Authorization": "Bearer x"},
-    ).json()
+    check = account(sandbox, scenario.location, view["accountIdentifier"])
     assert Decimal(str(check["currentAmount"])) == Decimal(str(check["paidAmount"]))
 
 

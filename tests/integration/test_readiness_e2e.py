@@ -34,6 +34,18 @@ def client(stack: Stack) -> httpx.Client:
     )
 
 
+def held(api: httpx.Client, bl: int, ref: str, timeout: float = 30.0) -> None:
+    """Until the order's history shows a readiness hold (a positive signal, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = api.get(f"/orders/{bl}/{ref}").json()
+        if any("readiness: location not ready" in h["detail"] for h in view["history"]):
+            assert view["status"] == "queued", view["history"]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{bl}/{ref} was never held for readiness")
+
+
 def order_at_closed_location(ref: str) -> dict:  # type: ignore[type-arg]
     scenario = next(s for s in SCENARIOS if s.name == "remainder settled")
     body = scenario_body(scenario, reference=ref, ttl_ms=6_000)
@@ -57,7 +69,7 @@ def test_an_order_held_for_a_closed_location_goes_through_when_it_opens(ready_st
     ref = f"opens-{uuid.uuid4().hex[:8]}"
     with client(ready_stack) as api:
         api.post("/orders", json=order_at_closed_location(ref)).raise_for_status()
-        time.sleep(1.5)
+        held(api, CLOSED, ref)  # the order was held at least once before the location opens
         httpx.post(
             f"{ready_stack.sandbox_url}/_sandbox/locations/{CLOSED}/online"
         ).raise_for_status()

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,9 +33,11 @@ class Hooks:
     """Records every notification the sandbox sends; answers 200."""
 
     requests: list[httpx.Request] = field(default_factory=list)
+    arrived: list[datetime] = field(default_factory=list)  # when each request came in
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        self.arrived.append(datetime.now(UTC))
         return httpx.Response(200)
 
     @property
@@ -59,6 +62,15 @@ class Harness:
 
     async def ledger(self) -> dict[str, Any]:
         ledger: dict[str, Any] = (await self.client.get("/_sandbox/ledger")).json()
+        return ledger
+
+    async def wait_ledger(
+        self, until: Callable[[dict[str, Any]], bool], timeout: float = 2.0
+    ) -> dict[str, Any]:
+        """The ledger once `until(ledger)` holds: a positive signal to wait for, never a sleep."""
+        with anyio.fail_after(timeout):
+            while not until(ledger := await self.ledger()):
+                await anyio.sleep(0.005)
         return ledger
 
     async def configure(self, **changes: Any) -> None:

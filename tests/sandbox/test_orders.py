@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import anyio
 import pytest
 
 from tests.sandbox.harness import (
@@ -128,12 +127,15 @@ async def test_a_to_go_order_with_a_long_collection_code_or_a_past_schedule_is_r
 async def test_a_scheduled_order_reaches_the_pos_only_at_its_scheduled_time(
     kseries: Harness,
 ) -> None:
-    when = (datetime.now(UTC) + timedelta(seconds=0.3)).isoformat()
-    await place(kseries, local_order(scheduledTimeForOrderAsIso8601=when))
+    when = datetime.now(UTC) + timedelta(seconds=0.3)
+    await place(kseries, local_order(scheduledTimeForOrderAsIso8601=when.isoformat()))
 
-    await anyio.sleep(0.15)
-    assert kseries.hooks.payloads == []
     await kseries.hooks.wait_for(status="SUCCESS")
+    # Nothing, not even CHECK_WAS_UPDATED, came before the scheduled time.
+    assert kseries.hooks.arrived and min(kseries.hooks.arrived) >= when
+    outcome = (await kseries.ledger())["orders"][f"{BL}:shop-1"]
+    assert outcome["outcome"] == "SUCCESS"
+    assert outcome["outcomeAt"] >= when.timestamp()
 
 
 async def test_an_order_with_an_unknown_sku_fails_on_the_pos(kseries: Harness) -> None:
@@ -168,11 +170,10 @@ async def test_an_order_for_an_offline_location_fails_when_its_deadline_passes(
     assert readiness.json()["posStatus"]["acceptingOnlineOrders"] is False
 
     await place(kseries, local_order(maxTimeToAttemptOrderDeliverToPos=200))
-    await anyio.sleep(0.1)
-    assert kseries.hooks.payloads == []
 
     failure = await kseries.hooks.wait_for(status="FAILURE")
     assert failure["reason"] == "Not processed before validity ended"
+    assert kseries.hooks.payloads == [failure]  # the failure is all that was ever sent
     assert (await kseries.ledger())["orders"][f"{BL}:shop-1"]["outcome"] == "FAILURE"
 
 
@@ -180,12 +181,15 @@ async def test_an_order_waiting_for_an_offline_location_goes_through_when_it_com
     kseries: Harness,
 ) -> None:
     await kseries.client.post(f"/_sandbox/locations/{BL}/offline")
-    await place(kseries, local_order(maxTimeToAttemptOrderDeliverToPos=2000))
-    await anyio.sleep(0.05)
+    await place(kseries, local_order("waits", maxTimeToAttemptOrderDeliverToPos=2000))
+    await place(kseries, local_order("probe", maxTimeToAttemptOrderDeliverToPos=100))
+    # The probe, due at the same moment, failing proves the POS found the location offline.
+    await kseries.hooks.wait_for(status="FAILURE", thirdPartyReference="probe")
+    assert kseries.hooks.matching(thirdPartyReference="waits") == []
 
     await kseries.client.post(f"/_sandbox/locations/{BL}/online")
 
-    await kseries.hooks.wait_for(status="SUCCESS", timeout=1.0)
+    await kseries.hooks.wait_for(status="SUCCESS", thirdPartyReference="waits", timeout=1.0)
 
 
 async def test_an_order_paying_more_than_the_pos_total_fails_whole(kseries: Harness) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
-import anyio
 import pytest
 
 from tests.sandbox.harness import (
@@ -183,8 +183,11 @@ async def test_dropped_and_duplicated_notifications_are_recorded_in_the_ledger(
     await kseries.configure(webhook_duplicate_rate=0.0, webhook_drop_rate=1.0)
 
     await place(kseries, local_order("lost"))
-    await anyio.sleep(0.1)
 
+    def dropped(ledger: dict[str, Any]) -> bool:
+        return any(n["fault"] == "dropped" for n in ledger["notifications"])
+
+    await kseries.wait_ledger(dropped)  # the moment it would have been sent
     assert len(kseries.hooks.matching(thirdPartyReference="dup")) == 2
     assert kseries.hooks.matching(thirdPartyReference="lost") == []
     faults = [n["fault"] for n in (await kseries.ledger())["notifications"]]

@@ -29,11 +29,14 @@ def test_an_order_is_created_once_and_the_second_create_returns_the_first(
     assert s.get(BL, "shop-1") == first
 
 
-def test_create_leases_a_timer_and_indexes_status_and_reference(redis_client: redis.Redis) -> None:
+def test_create_leases_a_new_orders_timer_and_indexes_status_and_reference(
+    redis_client: redis.Redis,
+) -> None:
     s = store(redis_client)
     s.create(new_order(), T0)
-    assert s.claim_due(T0) == []
-    assert s.claim_due(T0 + timedelta(seconds=5)) == [f"o:{BL}:shop-1"]
+    assert s.claim_due(T0, new=True) == []
+    assert s.claim_due(T0 + timedelta(seconds=5)) == []  # not among the work under way
+    assert s.claim_due(T0 + timedelta(seconds=5), new=True) == [f"o:{BL}:shop-1"]
     assert s.keys_with_status(Status.QUEUED) == [(BL, "shop-1")]
     assert s.locations_for("shop-1") == [BL]
 
@@ -44,9 +47,22 @@ def test_a_claimed_timer_is_leased_so_it_fires_again_only_after_the_lease(
     s = store(redis_client)
     s.create(new_order(), T0)
     due = T0 + timedelta(seconds=5)
-    assert s.claim_due(due) == [f"o:{BL}:shop-1"]
-    assert s.claim_due(due + timedelta(seconds=4)) == []
-    assert s.claim_due(due + timedelta(seconds=5)) == [f"o:{BL}:shop-1"]
+    assert s.claim_due(due, new=True) == [f"o:{BL}:shop-1"]
+    assert s.claim_due(due + timedelta(seconds=4), new=True) == []
+    assert s.claim_due(due + timedelta(seconds=5), new=True) == [f"o:{BL}:shop-1"]
+
+
+def test_the_first_write_moves_a_new_orders_timer_to_the_work_under_way(
+    redis_client: redis.Redis,
+) -> None:
+    s = store(redis_client)
+    s.create(new_order(), T0)
+    s.lease(f"o:{BL}:shop-1", T0 + timedelta(seconds=3))  # a worker took it: leased to +8 s
+    assert s.claim_due(T0 + timedelta(seconds=7), new=True) == []
+    s.transition(BL, "shop-1", lambda o: _advance(o, Status.SUBMITTED, 60))
+    assert s.claim_due(T0 + timedelta(hours=1), new=True) == []
+    assert s.claim_due(T0 + timedelta(seconds=60)) == [f"o:{BL}:shop-1"]
+    assert s.pending_timers() == 1
 
 
 def _advance(order: Order, status: Status, wake: int | None) -> Order:

@@ -2,7 +2,10 @@
 
 Every process reads the current pair from Redis before each call. A pair is refreshed ahead of
 expiry (min(60 s, 20 % of its lifetime) before it) and after a 401 (the call is then retried
-once). Refresh tokens are single-use, so spending one is guarded three ways:
+once). With no calls at all, the sweepers' keepalive (`keep_alive`, once a minute) spends the
+refresh token `KEEPALIVE_AHEAD` (2 days) before it expires (14 days unless the token endpoint
+says), so a shop with no orders for weeks stays logged in. Refresh tokens are single-use, so
+spending one is guarded three ways:
 
 1. a Redis lock (lease `LOCK_LEASE_S`, well above the token call's own timeouts) serialises
    refreshes, and the pair is re-read under it: if it changed, someone else refreshed, use theirs;
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncGenerator, Generator
+from dataclasses import replace
 
 import httpx
 import redis
@@ -28,6 +32,7 @@ from redis.exceptions import LockError
 from config.settings import Settings
 from worker.errors import KSeriesError
 from worker.kseries.tokens import (
+    DEFAULT_REFRESH_LIFETIME,
     LOCK_WAIT_S,
     Clock,
     Reason,
@@ -102,6 +107,21 @@ class RefreshingAuth(httpx.Auth):
         fresh = self._refresh(used, wait=True, reason="401")
         return None if fresh.same_grant(used) else fresh
 
+    def keep_alive(self) -> TokenPair | None:
+        """Refresh now if the refresh token is within KEEPALIVE_AHEAD of its expiry (or its age
+        is unknown), whether or not any call is being made; the new pair, or None."""
+        try:
+            pair = self.current()
+            if pair is None or not pair.keepalive_due(self._clock()):
+                return None
+            if self._store.refused(pair.refresh or ""):
+                return None  # only a login helps; /readyz and the metric say so
+        except redis.RedisError as exc:
+            log.warning("oauth.keepalive_skipped", error=type(exc).__name__)
+            return None
+        fresh = self._refresh(pair, wait=False, reason="keepalive")
+        return None if fresh.same_grant(pair) else fresh
+
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
@@ -163,6 +183,10 @@ class RefreshingAuth(httpx.Auth):
             return current  # being spent elsewhere (a lock lease ran out), or refused before
         try:
             fresh = self._endpoint.refresh(current.refresh, self._clock())
+            if fresh.refresh == current.refresh and fresh.refresh_expires_at is None:
+                # Not rotated: the old refresh token's expiry stands (assumed, if unknown).
+                kept = current.refresh_expires_at or self._clock() + DEFAULT_REFRESH_LIFETIME
+                fresh = replace(fresh, refresh_expires_at=kept)
         except TokenRefused as exc:
             if exc.error == "invalid_grant":
                 self._store.mark_refused(current.refresh)
@@ -180,6 +204,7 @@ class RefreshingAuth(httpx.Auth):
             "oauth.refreshed",
             reason=reason,
             expires_at=iso_or_none(fresh.expires_at),
+            refresh_expires_at=iso_or_none(fresh.refresh_expires_at),
             lifetime_s=fresh.lifetime.total_seconds() if fresh.lifetime else None,
         )
         return fresh
@@ -199,7 +224,7 @@ class RefreshingAuth(httpx.Auth):
 
 def auth_for(
     settings: Settings, client: redis.Redis, *, endpoint: TokenEndpoint | None = None
-) -> httpx.Auth:
+) -> RefreshingAuth:
     """The auth flow for this deployment, seeding Redis from the configured tokens."""
     store = TokenStore(client)
     initial = None

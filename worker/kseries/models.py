@@ -11,28 +11,63 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
-from worker.money import Amount, Money, cents
+from worker.constants import MAX_DELIVERY_TTL_MS
+from worker.money import Amount, Money, Total, cents
 
 __all__ = [
-    "AccountNotification",
+    "REFERENCE_PATTERN",
+    "AccountId",
     "AccountSnapshot",
     "ApplyPayment",
     "CustomerInfo",
     "DeliveryAddress",
     "LocalOrder",
     "OrderItem",
-    "OrderNotification",
     "OrderPayment",
-    "PaymentNotification",
     "Readiness",
     "Sale",
     "ToGoOrder",
     "WebhookRegistration",
+    "describe_error",
+    "keep_readable",
 ]
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+# Submission bounds: K-Series' own where its schema gives one (reference 1-48, SKU 25,
+# firstName 128, collectionCode 8, int64 ids, delivery limit), generous caps elsewhere, so no
+# field of a stored order is unbounded (a body is at most ORDERFLOW_MAX_BODY_BYTES anyway).
+Text = Annotated[str, Field(max_length=1000)]  # free text: notes
+Name = Annotated[str, Field(max_length=128)]
+Code = Annotated[str, Field(min_length=1, max_length=64)]  # ids and codes we need
+Short = Annotated[str, Field(max_length=64)]  # optional codes a producer may send empty
+Id64 = Annotated[int, Field(gt=0, le=2**63 - 1)]
+# What `GET /orders/{bl}/{ref}` can serve as one path segment: no '/', '?', '#', '%', spaces or
+# control characters, and no leading '.' (so never "." or "..", which clients collapse).
+REFERENCE_PATTERN = r"^[A-Za-z0-9_:~-][A-Za-z0-9._:~-]{0,47}$"
+Reference = Annotated[str, Field(min_length=1, max_length=48, pattern=REFERENCE_PATTERN)]
+MAX_ITEMS = 500
+MAX_PARTS = 50  # modifiers or sub-items of one line
+# How a producer writes an amount we pass on (the API's OpenAPI description of it).
+PRICE_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"},
+        {"type": "number", "minimum": 0, "maximum": 1_000_000_000},
+    ]
+}
+Price = Annotated[Money, WithJsonSchema(PRICE_JSON_SCHEMA)]
 
 
 class _Outgoing(BaseModel):
@@ -44,60 +79,64 @@ class _Incoming(BaseModel):
 
 
 class Modifier(_Outgoing):
-    modifierId: Annotated[str, Field(min_length=1, max_length=64)]
+    modifierId: Code
 
 
 class SubItem(_Outgoing):
     quantity: Annotated[int, Field(ge=1, le=10_000)]
     sku: Annotated[str, Field(min_length=1, max_length=25)]
-    customItemName: str | None = None
-    customItemPrice: Money | None = None
-    modifiers: list[Modifier] | None = None
+    customItemName: Name | None = None
+    customItemPrice: Price | None = None
+    modifiers: Annotated[list[Modifier], Field(max_length=MAX_PARTS)] | None = None
 
 
 class OrderItem(SubItem):
-    discountCode: str | None = None
-    course: Annotated[int, Field(ge=0)] | None = None
-    subItems: list[SubItem] | None = None
+    discountCode: Short | None = None
+    course: Annotated[int, Field(ge=0, le=1_000)] | None = None
+    subItems: Annotated[list[SubItem], Field(max_length=MAX_PARTS)] | None = None
 
 
 class ToGoItem(SubItem):
-    discountCode: str | None = None
-    subItems: list[SubItem] | None = None
+    discountCode: Short | None = None
+    subItems: Annotated[list[SubItem], Field(max_length=MAX_PARTS)] | None = None
 
 
 class CustomerInfo(_Outgoing):
     firstName: Annotated[str, Field(min_length=1, max_length=128)]
-    lastName: str | None = None
-    thirdPartyReference: str | None = None
-    email: str | None = None
+    lastName: Name | None = None
+    thirdPartyReference: Short | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
     contactNumberAsE164: Annotated[str, Field(pattern=r"^\+[1-9]\d{1,14}$")] | None = None
-    notes: str | None = None
-    salutation: str | None = None
+    notes: Text | None = None
+    salutation: Annotated[str, Field(max_length=32)] | None = None
     emailNotification: Literal["ENABLE", "DISABLE", "DONT_CHANGE"] | None = None
 
 
 class OrderPayment(_Outgoing):
     """An order's upfront payment. `paymentAmount` includes the tip (kseries-api.md)."""
 
-    paymentMethod: NonEmpty
-    paymentAmount: Money
-    tipAmount: Money = Decimal("0.00")
+    paymentMethod: Code
+    paymentAmount: Price
+    tipAmount: Price = Decimal("0.00")
 
 
 class _OrderBase(_Outgoing):
-    businessLocationId: Annotated[int, Field(gt=0)]
-    thirdPartyReference: Annotated[str, Field(min_length=1, max_length=48)]
-    endpointId: Annotated[str, Field(min_length=1)] | None = None
+    businessLocationId: Id64
+    thirdPartyReference: Reference
+    endpointId: Code | None = None
     customerInfo: CustomerInfo
-    orderNote: str | None = None
-    maxTimeToAttemptOrderDeliverToPos: Annotated[int, Field(ge=1)] | None = None
-    staffId: int | None = None
-    accountProfileCode: str | None = None
+    orderNote: Text | None = None
+    maxTimeToAttemptOrderDeliverToPos: (
+        Annotated[int, Field(ge=1, le=MAX_DELIVERY_TTL_MS)] | None
+    ) = None
+    staffId: Id64 | None = None
+    accountProfileCode: Short | None = None
     scheduledTimeForOrderAsIso8601: datetime | None = None
     payment: OrderPayment | None = None
 
-    @field_validator("scheduledTimeForOrderAsIso8601")
+    @field_validator(
+        "scheduledTimeForOrderAsIso8601", "orderCollectionTimeAsIso8601", check_fields=False
+    )
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -108,18 +147,18 @@ class _OrderBase(_Outgoing):
 class LocalOrder(_OrderBase):
     """Body of `POST /o/op/1/order/local` (dine-in)."""
 
-    accountId: str | None = None
-    accountIdentifier: str | None = None
-    tableNumber: str | None = None
-    clientCount: Annotated[int, Field(ge=0)] | None = None
-    items: list[OrderItem] = Field(min_length=1)
+    accountId: Short | None = None
+    accountIdentifier: Short | None = None
+    tableNumber: Annotated[str, Field(max_length=32)] | None = None
+    clientCount: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    items: Annotated[list[OrderItem], Field(min_length=1, max_length=MAX_ITEMS)]
 
 
 class DeliveryAddress(_Outgoing):
-    addressLine1: Annotated[str, Field(min_length=1)]
-    addressLine2: str | None = None
-    zip: str | None = None
-    city: str | None = None
+    addressLine1: Annotated[str, Field(min_length=1, max_length=256)]
+    addressLine2: Annotated[str, Field(max_length=256)] | None = None
+    zip: Annotated[str, Field(max_length=32)] | None = None
+    city: Name | None = None
 
 
 class ToGoOrder(_OrderBase):
@@ -128,7 +167,7 @@ class ToGoOrder(_OrderBase):
     deliveryAddress: DeliveryAddress | None = None
     collectionCode: Annotated[str, Field(min_length=1, max_length=8)] | None = None
     orderCollectionTimeAsIso8601: datetime | None = None
-    items: list[ToGoItem] = Field(min_length=1)
+    items: Annotated[list[ToGoItem], Field(min_length=1, max_length=MAX_ITEMS)]
 
 
 class ApplyPayment(_Outgoing):
@@ -167,6 +206,43 @@ class WebhookRegistration(_Outgoing):
 
 # --- incoming ---------------------------------------------------------------------------------
 
+# K-Series' account identifiers look like `A17700.3`; one goes into a URL path (the check read)
+# and into `/pay`, so nothing else is taken for one (no '/', no leading '.').
+AccountId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+PROBLEM_CHARS = 160
+
+
+def describe_error(exc: ValidationError, prefix: str = "") -> str:
+    """The first problem of a validation error, as `field.path: message`, bounded in length:
+    what a history entry or an unmatched notification says about a body it could not read."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    return f"{where or 'body'}: {first['msg']}"[:PROBLEM_CHARS]
+
+
+def keep_readable(data: Any, parts: dict[str, TypeAdapter[Any]], required: bool = False) -> Any:
+    """Validate the money-bearing `parts` of an incoming body on their own (a `mode="before"`
+    model validator). A part that fails, or is missing when `required`, is dropped and named in
+    `unreadable`: the news around it still counts, its numbers never do (README, statuses)."""
+    if not isinstance(data, dict):
+        return data
+    data = {**data, "unreadable": None}  # never taken from the body itself
+    problems = []
+    for name, adapter in parts.items():
+        if data.get(name) is None:
+            data.pop(name, None)
+            if required:
+                problems.append(f"{name}: missing")
+            continue
+        try:
+            data[name] = adapter.validate_python(data[name])
+        except ValidationError as exc:
+            del data[name]
+            problems.append(describe_error(exc, name))
+    if problems:
+        data["unreadable"] = "; ".join(problems)[:PROBLEM_CHARS]
+    return data
+
 
 class PaymentEntry(_Incoming):
     externalReference: str | None = None
@@ -176,11 +252,12 @@ class PaymentEntry(_Incoming):
 
 
 class AccountSnapshot(_Incoming):
-    """A check (`GET /o/op/1/order/accounts/{id}`, or a notification's `account`)."""
+    """A check (`GET /o/op/1/order/accounts/{id}`, or a notification's `account`). Both amounts
+    are required: a check without them says nothing about what is left to pay."""
 
-    ikaccountId: str | None = None
-    currentAmount: Amount = Decimal(0)
-    paidAmount: Amount = Decimal(0)
+    ikaccountId: AccountId | None = None
+    currentAmount: Total
+    paidAmount: Total
     closeDate: str | None = None
     paymentEntries: list[PaymentEntry] = Field(default_factory=list)
 
@@ -198,121 +275,58 @@ class AccountSnapshot(_Incoming):
 
 
 class SaleLine(_Incoming):
-    totalNetAmountWithTax: Amount = Decimal(0)
+    totalNetAmountWithTax: Amount  # a discount or refund line may be negative; the sum may not
     sku: str | None = None
 
 
 class SalePayment(_Incoming):
-    netAmountWithTax: Amount = Decimal(0)
+    netAmountWithTax: Amount
     tip: Amount | None = None
     externalReference: str | None = None
     code: str | None = None
 
 
-class Sale(_Incoming):
-    """`GET /f/finance/{bl}/saleByExternalReference` 200 (the financial API's SaleDto)."""
+_SALE_PARTS: dict[str, TypeAdapter[Any]] = {
+    "salesLines": TypeAdapter(list[SaleLine]),
+    "payments": TypeAdapter(list[SalePayment]),
+}
 
-    accountFiscId: str | None = None
+
+class Sale(_Incoming):
+    """`GET /f/finance/{bl}/saleByExternalReference` 200 (the financial API's SaleDto).
+
+    The account it names is K-Series' own answer about our reference, so it is required; its
+    lines and payments are read on their own (`unreadable` says why they were not), so an
+    unreadable amount still tells that the order is on the POS and which check it is.
+    """
+
+    accountFiscId: AccountId
     receiptId: str | None = None
-    salesLines: list[SaleLine] = Field(default_factory=list)
-    payments: list[SalePayment] = Field(default_factory=list)
+    salesLines: list[SaleLine] | None = None
+    payments: list[SalePayment] | None = None
     cancelled: bool | None = None
+    unreadable: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amounts_apart(cls, data: Any) -> Any:
+        return keep_readable(data, _SALE_PARTS, required=True)
 
     @property
-    def total(self) -> Decimal:
+    def total(self) -> Decimal | None:
+        if self.salesLines is None:
+            return None
         return cents(sum((line.totalNetAmountWithTax for line in self.salesLines), Decimal(0)))
 
     @property
-    def paid(self) -> Decimal:
+    def paid(self) -> Decimal | None:
+        if self.payments is None:
+            return None
         return cents(sum((p.netAmountWithTax for p in self.payments), Decimal(0)))
 
     @property
     def payment_references(self) -> frozenset[str]:
-        return frozenset(p.externalReference for p in self.payments if p.externalReference)
-
-
-class _Notification(_Incoming):
-    thirdPartyReference: Annotated[str, Field(min_length=1, max_length=64)]
-    businessLocationId: int | None = None
-    status: Annotated[str, Field(min_length=1, max_length=40)]
-    reason: str | None = None
-    ikentooAccountIdentifier: str | None = None
-    ikentooAccountId: str | int | None = None
-
-    @field_validator("businessLocationId", mode="before")
-    @classmethod
-    def _int_location(cls, value: Any) -> Any:
-        return int(value) if isinstance(value, str) and value.isdigit() else value
-
-
-class OrderNotification(_Notification):
-    """`type: ORDER`: SUCCESS, FAILURE, IN_DELIVERY, READY_FOR_PICKUP, CLOSED, ... ."""
-
-    type: Literal["ORDER"]
-    account: AccountSnapshot | None = None
-
-
-class PaymentErrorTimeout(_Incoming):
-    errorKey: str | None = None
-    message: str | None = None
-
-
-class PaymentErrorAccount(_Incoming):
-    type: str | None = None
-
-
-class PaymentErrors(_Incoming):
-    timeout: PaymentErrorTimeout | None = None
-    account: PaymentErrorAccount | None = None
-
-
-class PaymentNotification(_Notification):
-    """`type: PAYMENT`: `thirdPartyReference` holds our `thirdPartyPaymentReference`."""
-
-    type: Literal["PAYMENT"]
-    errors: PaymentErrors | None = None
-
-    @property
-    def timed_out(self) -> bool:
-        return bool(self.errors and self.errors.timeout and self.errors.timeout.errorKey)
-
-    @property
-    def error_type(self) -> str | None:
-        return self.errors.account.type if self.errors and self.errors.account else None
-
-
-class ExternalReference(_Incoming):
-    prefix: str | None = None
-    reference: str | None = None
-
-
-class AccountNotificationAccount(_Incoming):
-    accountNumber: str | None = None
-    businessLocationId: int | str | None = None
-    totalAmount: Amount = Decimal(0)
-    paidAmount: Amount = Decimal(0)
-    externalReferences: list[ExternalReference] = Field(default_factory=list)
-
-
-class AccountNotification(_Incoming):
-    """Account notifications (seed 003): OPEN / UPDATE / CLOSE / CANCEL with a full account."""
-
-    notificationType: Literal["OPEN", "UPDATE", "CLOSE", "CANCEL"]
-    businessLocationId: int | None = None
-    account: AccountNotificationAccount
-
-    def online_order_reference(self) -> tuple[int, str] | None:
-        """(businessLocationId, thirdPartyReference) from a `TASK`/`OO-{bl}-{ref}` reference."""
-        for ext in self.account.externalReferences:
-            raw = ext.reference or ""
-            if raw.startswith("TASK:"):
-                raw = raw[5:]
-            if ext.prefix not in (None, "TASK") or not raw.startswith("OO-"):
-                continue
-            location, _, reference = raw[3:].partition("-")
-            if location.isdigit() and reference:
-                return int(location), reference
-        return None
+        return frozenset(p.externalReference for p in self.payments or () if p.externalReference)
 
 
 class Readiness(_Incoming):

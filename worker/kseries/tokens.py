@@ -21,7 +21,14 @@ from config.settings import Settings
 from worker.constants import PREFIX
 from worker.errors import AuthError, BadResponse, ServerError, TransportError
 
-__all__ = ["TokenEndpoint", "TokenPair", "TokenRefused", "TokenStore"]
+__all__ = [
+    "DEFAULT_REFRESH_LIFETIME",
+    "KEEPALIVE_AHEAD",
+    "TokenEndpoint",
+    "TokenPair",
+    "TokenRefused",
+    "TokenStore",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +40,11 @@ CLAIM_TTL_S = 60  # > lease + call timeouts; a spender that dies mid-call blocks
 REFUSED_TTL_S = 30 * 24 * 3600
 
 DEFAULT_LIFETIME = timedelta(minutes=60)  # V1 answers may carry no `expires_in`
+# K-Series refresh tokens live 14 days unless the answer says (`refresh_expires_in`); the
+# keepalive spends one this long before it expires, traffic or not.
+DEFAULT_REFRESH_LIFETIME = timedelta(days=14)
+KEEPALIVE_AHEAD = timedelta(days=2)
+MAX_LIFETIME_S = 366 * 24 * 3600  # a longer lifetime from the token endpoint is nonsense
 MAX_REFRESH_AHEAD = timedelta(seconds=60)
 REFRESH_AHEAD_SHARE = 0.2
 # A 401 this soon after a pair was obtained is not its expiry: no refresh for it.
@@ -57,6 +69,7 @@ class TokenPair:
     refresh: str | None = None
     expires_at: datetime | None = None
     obtained_at: datetime | None = None
+    refresh_expires_at: datetime | None = None  # None: unknown (a configured token)
 
     @property
     def lifetime(self) -> timedelta | None:
@@ -75,6 +88,16 @@ class TokenPair:
 
     def refresh_due(self, now: datetime) -> bool:
         return bool(self.refresh) and self.refresh_at is not None and now >= self.refresh_at
+
+    def keepalive_due(self, now: datetime) -> bool:
+        """The refresh token expires within KEEPALIVE_AHEAD, or its age is unknown (a
+        configured token): spend it now, while it still works."""
+        if not self.refresh:
+            return False
+        expiry = self.refresh_expires_at
+        if expiry is None and self.obtained_at is not None:  # stored before expiry was kept
+            expiry = self.obtained_at + DEFAULT_REFRESH_LIFETIME
+        return expiry is None or now >= expiry - KEEPALIVE_AHEAD
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -95,6 +118,7 @@ class TokenPair:
                 "refresh": self.refresh,
                 "expires_at": iso_or_none(self.expires_at),
                 "obtained_at": iso_or_none(self.obtained_at),
+                "refresh_expires_at": iso_or_none(self.refresh_expires_at),
             }
         )
 
@@ -106,6 +130,7 @@ class TokenPair:
             data.get("refresh"),
             _parse_iso(data.get("expires_at")),
             _parse_iso(data.get("obtained_at")),
+            _parse_iso(data.get("refresh_expires_at")),
         )
 
     def __repr__(self) -> str:  # never print a token
@@ -175,6 +200,15 @@ class TokenStore:
     def refused(self, refresh: str) -> bool:
         raw = self._r.get(CLAIM_KEY.format(digest=_digest(refresh)))
         return raw in ("refused", b"refused")
+
+    def refused_now(self) -> bool:
+        """K-Series refused the stored refresh token: no call will work until a login.
+        False when Redis cannot say (the calls themselves will tell)."""
+        try:
+            pair = self.get()
+            return pair is not None and bool(pair.refresh) and self.refused(pair.refresh or "")
+        except redis.RedisError:
+            return False
 
     def lock(self) -> Lock:
         return cast(
@@ -267,11 +301,26 @@ def _pair_from(response: httpx.Response, now: datetime, previous_refresh: str | 
     if not (isinstance(body, dict) and isinstance(body.get("access_token"), str)):
         # The body may hold tokens: never put it in an error.
         raise BadResponse(status, "token answer without access_token", endpoint="token")
-    expires_in = body.get("expires_in")
-    lifetime = timedelta(seconds=int(expires_in)) if expires_in else DEFAULT_LIFETIME
-    # RFC 6749 6: no new refresh token in the answer means the old one stays valid.
+    lifetime = _seconds(body.get("expires_in")) or DEFAULT_LIFETIME
+    # RFC 6749 6: no new refresh token in the answer means the old one stays valid (its expiry
+    # is then unknown here: the caller keeps the one it knew).
     refresh = body.get("refresh_token") or previous_refresh
-    return TokenPair(body["access_token"], refresh, now + lifetime, now)
+    refresh_expires_at = None
+    if body.get("refresh_token"):
+        refresh_lifetime = _seconds(body.get("refresh_expires_in")) or DEFAULT_REFRESH_LIFETIME
+        refresh_expires_at = now + refresh_lifetime
+    return TokenPair(body["access_token"], refresh, now + lifetime, now, refresh_expires_at)
 
 
-Reason = Literal["ahead", "expired", "401"]
+def _seconds(value: Any) -> timedelta | None:
+    """A lifetime in seconds from the token endpoint; None when absent, zero or nonsense."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return timedelta(seconds=seconds) if 0 < seconds <= MAX_LIFETIME_S else None
+
+
+Reason = Literal["ahead", "expired", "401", "keepalive"]

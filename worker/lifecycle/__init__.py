@@ -3,11 +3,14 @@
 Pure: no Redis, no HTTP, no clock of its own, randomness injected through `Policy`. The engine
 (`worker.engine`) asks `next_action` what to do, performs it, and feeds the outcome back to
 `apply`. Every call of `apply` appends one history entry or more; an order only moves forward
-(`Status.rank`), and terminal orders only gain history.
+(`Status.rank`), and terminal orders only gain history, with one exception (`moves.revise`):
+K-Series' news about an order orderflow gave up on (failed, yet on the POS; or left in
+`needs_attention` because it could not look) is acted on.
 
     policy.py      Action, Policy, backoff, next_action
     moves.py       history, forward-only moves, starting a settlement
     ordering.py    submit answers, sale lookups, ORDER and account notifications
+    retries.py     failed and rate-limited calls, deadlines passed while looking
     settlement.py  checks read, payment answers, PAYMENT notifications
 """
 
@@ -18,10 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from worker.events import (
+    AccessDenied,
     AccountNews,
     CheckMissing,
     CheckRead,
     Event,
+    Held,
     OrderNews,
     PaymentAccepted,
     PaymentNews,
@@ -32,8 +37,9 @@ from worker.events import (
     SubmitAccepted,
     SubmitDeadline,
     SubmitRejected,
+    Throttled,
 )
-from worker.lifecycle import ordering, settlement
+from worker.lifecycle import ordering, retries, settlement
 from worker.lifecycle.moves import event_name, note, reopen_for_settlement
 from worker.lifecycle.policy import Action, Policy, backoff, next_action
 from worker.order import Order
@@ -50,6 +56,10 @@ def apply(order: Order, event: Event, now: datetime, policy: Policy) -> Order:
         return note(order, now, event_name(event), "duplicate notification, already applied")
     if seen_key is not None:
         order = order.model_copy(update={"seen": (*order.seen, seen_key)[-SEEN_KEEP:]})
+    snapshot = getattr(event, "snapshot", None)
+    if snapshot is not None and snapshot.unreadable:  # news to record, never truth
+        detail = f"ignored: unreadable check: {snapshot.unreadable}"
+        order = note(order, now, event_name(event), detail)
     handler = _HANDLERS[type(event)]
     return handler(order, event, now, policy)
 
@@ -58,7 +68,10 @@ _HANDLERS: dict[type, Callable[[Order, Any, datetime, Policy], Order]] = {
     SubmitAccepted: ordering.submit_accepted,
     SubmitRejected: ordering.submit_rejected,
     SubmitDeadline: ordering.submit_deadline,
-    Retry: ordering.retry,
+    Retry: retries.retry,
+    Throttled: retries.throttled,
+    Held: retries.held,
+    AccessDenied: retries.access_denied,
     SaleFound: ordering.sale_found,
     SaleNotFound: ordering.sale_not_found,
     CheckRead: settlement.check_read,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from pydantic import ValidationError
 
 from config.settings import Confirmation
 from worker.events import AccountNews, Event, OrderNews, PaymentNews, Snapshot
 from worker.lifecycle.policy import Policy
 from worker.money import cents
-from worker.order import HistoryEntry, Order, Payment, Status
+from worker.order import AccountFacts, HistoryEntry, Order, Payment, Status
 
 __all__ = [
     "confirm",
@@ -23,6 +26,7 @@ __all__ = [
     "note",
     "reopen_for_settlement",
     "replace_payment",
+    "revise",
     "start_payment",
 ]
 
@@ -54,16 +58,39 @@ def move(
     return order.model_copy(update={**updates, "status": status, "history": history(order, entry)})
 
 
+def revise(
+    order: Order, status: Status, now: datetime, event: str, detail: str, **updates: Any
+) -> Order:
+    """Leave a terminal state on K-Series' news about an order orderflow gave up on (a failed
+    order seen on the POS, one whose outcome it could not learn): the only way out of one
+    besides an operator's replay."""
+    if not order.status.terminal:
+        raise AssertionError(f"not a revision: {order.status} -> {status}")
+    if status.terminal:
+        updates.setdefault("wake_at", None)
+    entry = HistoryEntry(at=now, status=status, event=event, detail=detail)
+    return order.model_copy(update={**updates, "status": status, "history": history(order, entry)})
+
+
 def merge(order: Order, snapshot: Snapshot) -> dict[str, Any]:
-    """Account facts from a snapshot, keeping what we knew when it says nothing."""
+    """Account facts from K-Series' own answers about our order, keeping what we knew when it
+    says nothing. A notification's claims (unverified) never name the check orderflow pays or
+    the amounts it pays by; every value is validated as the record is, so none can poison it."""
+    if not snapshot.verified:
+        return {}
     updates: dict[str, Any] = {}
-    if snapshot.account_identifier:
-        updates["account_identifier"] = snapshot.account_identifier
-    if snapshot.total is not None and snapshot.paid is not None:
-        updates["total"] = cents(snapshot.total)
-        updates["paid"] = cents(snapshot.paid)
-        updates["outstanding"] = max(Decimal("0.00"), cents(snapshot.total - snapshot.paid))
+    with suppress(ValidationError):
+        updates |= _facts(account_identifier=snapshot.account_identifier or None)
+    total, paid = snapshot.total, snapshot.paid
+    if total is not None and paid is not None and snapshot.unreadable is None:
+        with suppress(ValidationError, ArithmeticError):
+            outstanding = max(Decimal("0.00"), cents(total - paid))
+            updates |= _facts(total=cents(total), paid=cents(paid), outstanding=outstanding)
     return updates
+
+
+def _facts(**values: Any) -> dict[str, Any]:
+    return AccountFacts.model_validate(values).model_dump(exclude_none=True)
 
 
 def confirm(order: Order, now: datetime, policy: Policy, event: str, snapshot: Snapshot) -> Order:

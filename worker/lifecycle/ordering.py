@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from config.settings import Confirmation
 from worker.events import (
@@ -25,13 +24,13 @@ from worker.lifecycle.moves import (
     merge,
     move,
     note,
-    replace_payment,
+    revise,
 )
-from worker.lifecycle.policy import Policy, backoff, send_until
+from worker.lifecycle.policy import Policy
+from worker.lifecycle.retries import HELD, RATE_LIMITED, retry
 from worker.lifecycle.settlement import settle_from_check
 from worker.order import Order, Status
 
-MAX_READ_ATTEMPTS = 40
 ON_POS_NEWS = frozenset(
     {"SUCCESS", "CLOSED", "CHECK_WAS_UPDATED", "IN_DELIVERY", "READY_FOR_PICKUP"}
 )
@@ -70,53 +69,18 @@ def submit_deadline(order: Order, event: SubmitDeadline, now: datetime, policy: 
     last = order.last_error or "no answer before the submit deadline"
     if last.startswith("readiness:"):
         reason = f"not sent: {last.removeprefix('readiness: ')} until the submit deadline"
+    elif last.startswith(HELD):
+        reason = f"not sent: {last.removeprefix(HELD)} until the submit deadline"
+    elif last.startswith(RATE_LIMITED):
+        reason = "not sent: location rate-limited by K-Series (429) until the submit deadline"
     else:
         reason = f"K-Series unreachable: {last}"
     return move(order, Status.FAILED, now, "submit.deadline", reason, failure_reason=reason)
 
 
-def retry(order: Order, event: Retry, now: datetime, policy: Policy) -> Order:
-    detail = f"{event.call}: {event.error}"
-    if order.status.terminal:
-        return note(order, now, "retry", f"ignored: {detail}")
-    # Retry-After is a floor; jitter above it so a throttled location is not hit by a herd.
-    floor = timedelta(seconds=(event.retry_after_s or 0) * (1 + policy.rand() / 4))
-    if order.status is Status.QUEUED:
-        attempts = order.submit_attempts + 1
-        wait = max(backoff(attempts - 1, policy.poll_initial, policy.poll_max, policy.rand), floor)
-        wake = min(now + wait, order.submit_deadline)
-        return note(
-            order, now, "retry", detail, submit_attempts=attempts, last_error=detail, wake_at=wake
-        )
-    attempts = order.poll_attempts + 1
-    wake = now + max(policy.poll_delay(attempts - 1), floor)
-    if order.status is Status.SUBMITTED and order.confirm_deadline is not None:
-        if now >= order.confirm_deadline:
-            reason = f"could not be confirmed before its delivery deadline: {detail}"
-            return move(order, Status.FAILED, now, "retry", reason, failure_reason=reason)
-        wake = min(wake, order.confirm_deadline)
-    if order.status is Status.CONFIRMED and attempts > MAX_READ_ATTEMPTS:
-        reason = f"on the POS, but its check could not be read: {detail}"
-        return move(order, Status.NEEDS_ATTENTION, now, "retry", reason, failure_reason=reason)
-    payment = order.current_payment
-    if order.status is Status.SETTLING and payment and now >= payment.deadline + policy.payment_ttl:
-        reason = f"payment {payment.reference} could not be verified: {detail}"
-        return move(order, Status.NEEDS_ATTENTION, now, "retry", reason, failure_reason=reason)
-    updates: dict[str, Any] = {"poll_attempts": attempts, "last_error": detail, "wake_at": wake}
-    if order.status is Status.SETTLING and payment and event.call == "pay":
-        # The POST may have reached K-Series: the payment is uncertain until this TTL ends.
-        sent = payment.model_copy(
-            update={
-                "last_sent_at": now,
-                "deadline": now + policy.payment_ttl + policy.payment_grace,
-            }
-        )
-        updates["payments"] = replace_payment(order, sent)
-        updates["wake_at"] = min(wake, max(now, send_until(payment, policy)))
-    return note(order, now, "retry", detail, **updates)
-
-
 def sale_found(order: Order, event: SaleFound, now: datetime, policy: Policy) -> Order:
+    if event.snapshot.cancelled:  # the sale says the check was cancelled: as CANCELLED news
+        return off_pos(order, now, "sale.found", OFF_POS_NEWS["CANCELLED"])
     if order.status in (Status.QUEUED, Status.SUBMITTED):
         return confirm(order, now, policy, "sale.found", event.snapshot)
     if order.status is Status.CONFIRMED:
@@ -154,6 +118,11 @@ def order_news(order: Order, event: OrderNews, now: datetime, policy: Policy) ->
             return move(order, Status.FAILED, now, name, reason, failure_reason=reason)
         if order.status is Status.FAILED:
             return note(order, now, name, f"already failed: {reason}")
+        if order.status is Status.NEEDS_ATTENTION and order.outcome_unknown:
+            # K-Series settles what orderflow could not find out: the order is not on the POS.
+            return revise(
+                order, Status.FAILED, now, name, reason, failure_reason=reason, outcome_unknown=False
+            )
         return note(
             order, now, name, f"contradiction: FAILURE ({reason}) after SUCCESS; keeping SUCCESS"
         )
@@ -176,12 +145,54 @@ def off_pos(order: Order, now: datetime, name: str, reason: str) -> Order:
     return move(order, Status.NEEDS_ATTENTION, now, name, reason, failure_reason=reason)
 
 
+def on_pos_after_giving_up(
+    order: Order, now: datetime, policy: Policy, name: str, snap: Snapshot
+) -> Order:
+    """The order is on the POS after all: never left `failed`, where the shop would refund a
+    customer whose food is being cooked.
+
+    Given up without knowing (`outcome_unknown`): settled as if the news had come in time.
+    Failed, or replayed under another reference: the producer may have refunded, or a second
+    order may be on the POS, so a person decides (`needs_attention`).
+    """
+    if order.status is Status.NEEDS_ATTENTION and order.replayed_as is None:
+        reopened = revise(
+            order,
+            Status.CONFIRMED,
+            now,
+            name,
+            "on the POS after all (orderflow had not been able to look)",
+            failure_reason=None,
+            outcome_unknown=False,
+            **merge(order, snap),
+        )
+        return decide_settlement(reopened, now, policy)
+    if order.status is Status.FAILED:
+        reason = f"on the POS, though reported failed ({order.failure_reason})"
+    else:
+        reason = f"on the POS after all ({order.failure_reason})"
+    if order.replayed_as:
+        reason += f"; replayed as {order.replayed_as}: two orders may be on the POS"
+    return revise(
+        order,
+        Status.NEEDS_ATTENTION,
+        now,
+        name,
+        reason,
+        failure_reason=reason,
+        outcome_unknown=False,
+        **merge(order, snap),
+    )
+
+
 def on_pos(order: Order, now: datetime, policy: Policy, name: str, snap: Snapshot) -> Order:
     """News that the order is on the POS, possibly out of order, possibly with its check."""
     if order.status in (Status.QUEUED, Status.SUBMITTED):
         return confirm(order, now, policy, name, snap)
-    if order.status is Status.FAILED:
-        return note(order, now, name, "contradiction: on the POS after failing; keeping failed")
+    if order.status is Status.FAILED or (
+        order.status is Status.NEEDS_ATTENTION and order.outcome_unknown
+    ):
+        return on_pos_after_giving_up(order, now, policy, name, snap)
     if order.status is Status.CONFIRMED and (snap.total is not None or snap.account_identifier):
         return decide_settlement(
             note(order, now, name, "account data", **merge(order, snap)), now, policy

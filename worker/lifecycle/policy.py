@@ -40,7 +40,7 @@ def new_reference() -> str:
 
 @dataclass(frozen=True)
 class Policy:
-    """The timing and limits `apply` needs, built from Settings."""
+    """The timing and limits `apply` needs (and the engine's `lease`), built from Settings."""
 
     confirmation: Confirmation = Confirmation.HYBRID
     webhook_wait: timedelta = timedelta(seconds=3)
@@ -50,6 +50,12 @@ class Policy:
     payment_grace: timedelta = timedelta(seconds=30)
     payment_ttl: timedelta = timedelta(minutes=5)
     max_payment_attempts: int = 3
+    auth_backoff: timedelta = timedelta(minutes=1)
+    auth_backoff_max: timedelta = timedelta(minutes=10)
+    # The engine's: how often a running call renews its timer's lease, and how far apart a
+    # rate-limited location's held calls go.
+    lease: timedelta = timedelta(seconds=5)
+    rate_limit_spacing: timedelta = timedelta(milliseconds=100)
     rand: Callable[[], float] = field(default=random.random)
     new_payment_reference: Callable[[], str] = field(default=new_reference)
 
@@ -65,10 +71,18 @@ class Policy:
             payment_grace=settings.payment_grace_ms * ms,
             payment_ttl=settings.payment_ttl_ms * ms,
             max_payment_attempts=settings.max_payment_attempts,
+            auth_backoff=settings.auth_backoff_ms * ms,
+            auth_backoff_max=settings.auth_backoff_max_ms * ms,
+            lease=settings.timer_lease_ms * ms,
+            rate_limit_spacing=settings.rate_limit_spacing_ms * ms,
         )
 
     def poll_delay(self, attempt: int) -> timedelta:
         return backoff(attempt, self.poll_initial, self.poll_max, self.rand)
+
+    def auth_delay(self, attempt: int) -> timedelta:
+        """After a 401/403: credentials do not mend themselves, so minutes, not seconds."""
+        return backoff(attempt, self.auth_backoff, self.auth_backoff_max, self.rand)
 
 
 # --- what to do next ---------------------------------------------------------------------------

@@ -81,8 +81,9 @@ def settle_from_check(order: Order, snap: Snapshot, now: datetime, policy: Polic
     if not timed_out and now < payment.deadline:
         attempts = order.poll_attempts + 1
         wake = min(now + policy.poll_delay(attempts - 1), payment.deadline)
-        if payment.status is PaymentStatus.PENDING:
-            wake = min(wake, max(now, send_until(payment, policy)))
+        window_ends = send_until(payment, policy)
+        if payment.status is PaymentStatus.PENDING and window_ends > now:
+            wake = min(wake, window_ends)  # the POST is due again before the window ends
         if policy.confirmation is Confirmation.WEBHOOK and payment.status is PaymentStatus.SENT:
             wake = payment.deadline
         return note(

@@ -1,0 +1,1 @@
+"""The HTTP layer's parts, one concern each; `worker.api` assembles them into the app."""

@@ -1,0 +1,89 @@
+"""Prometheus metrics for `GET /metrics`: a registry refreshed from Redis on every scrape.
+
+Counters are kept in Redis by every process (worker, beat, API), so the API mirrors the shared
+totals instead of counting only what it saw itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from worker.engine import utcnow
+from worker.errors import StoreUnavailable
+from worker.store import OrderStore
+
+__all__ = ["build_registry"]
+
+
+def _set_counter(child: Any, value: int) -> None:
+    """Counters are kept in Redis by every process; mirror the shared total here."""
+    child._value.set(value)
+
+
+def build_registry(
+    store: OrderStore, tokens_refused: Callable[[], bool] = lambda: False
+) -> tuple[CollectorRegistry, Counter]:
+    """The registry (`registry.refresh()` reads Redis) and the webhook counter the API keeps."""
+    registry = CollectorRegistry()
+    webhooks = Counter(
+        "orderflow_webhooks_received", "Webhook receipts by outcome", ["outcome"], registry=registry
+    )
+    orders = Gauge("orderflow_orders", "Orders by status", ["status"], registry=registry)
+    lag = Gauge(
+        "orderflow_timer_lag_seconds", "How overdue the oldest due timer is", registry=registry
+    )
+    pending = Gauge("orderflow_timers_pending", "Durable timers waiting", registry=registry)
+    refused = Gauge(
+        "orderflow_kseries_tokens_refused",
+        "1 while K-Series refuses our refresh token (run `orderflow auth login`)",
+        registry=registry,
+    )
+
+    calls = Counter(
+        "orderflow_kseries_calls",
+        "K-Series answers by route and status",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    transitions = Counter(
+        "orderflow_transitions",
+        "Order transitions",
+        ["from_status", "to_status"],
+        registry=registry,
+    )
+    retries = Counter(
+        "orderflow_retries", "Retried K-Series calls by step", ["call"], registry=registry
+    )
+    status_events = Counter(
+        "orderflow_status_events",
+        "Status event attempts to the producer: delivered, retried, undelivered",
+        ["outcome"],
+        registry=registry,
+    )
+
+    def refresh() -> None:
+        try:
+            for status, count in store.count_by_status().items():
+                orders.labels(status=str(status)).set(count)
+            lag.set(store.timer_lateness_ms(utcnow()) / 1000)
+            pending.set(store.pending_timers())
+            refused.set(1 if tokens_refused() else 0)
+            for label, value in store.counters("kseries_calls").items():
+                method, route, code = label.split(" ", 2)
+                _set_counter(calls.labels(method=method, route=route, status=code), value)
+            for label, value in store.counters("transitions").items():
+                before, _, after = label.partition("->")
+                _set_counter(transitions.labels(from_status=before, to_status=after), value)
+            for label, value in store.counters("retries").items():
+                _set_counter(retries.labels(call=label), value)
+            for label, value in store.counters("status_events").items():
+                _set_counter(status_events.labels(outcome=label), value)
+        except (StoreUnavailable, redis.RedisError):
+            pass  # /readyz says why; the gauges keep their last values
+
+    registry.refresh = refresh  # type: ignore[attr-defined]
+    return registry, webhooks

@@ -69,10 +69,11 @@ def queue_length(queue: str) -> int:
     """Messages waiting in one of WORKER_QUEUES (on RabbitMQ they share one queue: its length).
 
     Raises:
-        kombu/redis connection errors: the broker cannot be reached.
+        kombu.exceptions.OperationalError: the broker cannot be reached.
     """
     name = QUEUE if is_amqp(app.conf.broker_url) else queue
     with app.pool.acquire(block=True) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)  # a broker that is down: say so now
         try:
             return int(conn.default_channel.queue_declare(queue=name, passive=True).message_count)
         except (ChannelError, *conn.channel_errors):

@@ -8,9 +8,7 @@ and every write is a compare-and-set in the store.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -51,6 +49,7 @@ from worker.kseries.notifications import (
     PaymentNotification,
     ReadinessNotification,
 )
+from worker.lease import kept_leased
 from worker.lifecycle import Action, Policy, apply, next_action
 from worker.notifications import (
     as_event,
@@ -129,7 +128,8 @@ class Engine:
                     # A lease may have moved the timer: put it back where the record says.
                     self.store.reschedule(order)
                 return order
-            with self._leased(f"o:{order.key}"):
+            member = f"o:{order.key}"
+            with kept_leased(self.store, member, lease=self.policy.lease, clock=self.clock):
                 event = self._perform(action, order)
             order = self._record(order, event)
             own = True
@@ -137,29 +137,6 @@ class Engine:
                 # The lifecycle set when to try again; never a second try in the same task.
                 return order
         return order
-
-    @contextmanager
-    def _leased(self, member: str) -> Iterator[None]:
-        """Hold the order's timer while a call runs, however long it takes: renewed every
-        third of a lease, so the sweeper never sends a slow call a second time, and a worker
-        that dies mid-call still has its order sent again one lease later."""
-        self.store.lease(member, self.clock())
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(self.policy.lease.total_seconds() / 3):
-                try:
-                    self.store.lease(member, self.clock())
-                except StoreUnavailable:
-                    log.warning("timer.lease_not_renewed")
-
-        renewer = threading.Thread(target=renew, name="orderflow-lease", daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            done.set()
-            renewer.join()
 
     def _record(self, before: Order, event: Event) -> Order:
         after = self.store.transition(

@@ -86,7 +86,7 @@ def summarize(body: str) -> str:
         return ""
     if not isinstance(data, dict):
         return ""
-    parts = [v for v in (data.get("error"), data.get("code")) if _is_code(v)]
+    parts = [str(v) for v in (data.get("error"), data.get("code")) if _is_code(v)]
     message = data.get("message", data.get("msg"))
     if isinstance(message, str) and message.strip():
         parts.append(redact(message))

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
+from kombu.exceptions import OperationalError
 
 from config.queues import EVENT_QUEUE, NEW_QUEUE, QUEUE
 from worker.errors import StoreUnavailable
@@ -61,15 +62,27 @@ class Sweeper:
 
     def sweep(self) -> int:
         """Send every due timer there is room for; returns how many were sent."""
-        under_way = self._room(QUEUE, EVENT_QUEUE)
+        try:
+            under_way = self._room(QUEUE, EVENT_QUEUE)
+            new = self._room(NEW_QUEUE)
+        except (OperationalError, OSError) as exc:
+            # Nothing can be sent: claim nothing (a claim would only push the timers a lease on).
+            log.warning("sweeper.broker_unavailable", error=type(exc).__name__)
+            return 0
         sent = self._send_due(max(RECOVERY_BATCH, under_way), new=False)
-        return sent + self._send_due(self._room(NEW_QUEUE), new=True)
+        return sent + self._send_due(new, new=True)
 
     def _room(self, *queues: str) -> int:
-        """Messages these queues may still take before the backlog limit (unknown: a minimum)."""
+        """Messages these queues may still take before the backlog limit (unknown: a minimum).
+
+        Raises:
+            OperationalError, OSError: the broker cannot be reached.
+        """
         try:
             waiting = sum(self.queue_length(queue) for queue in queues)
-        except Exception as exc:  # the broker's own errors vary by transport
+        except (OperationalError, OSError):
+            raise
+        except Exception as exc:  # the broker's own quirks vary by transport
             log.warning("sweeper.queue_length_unknown", error=type(exc).__name__)
             return RECOVERY_BATCH
         return MAX_BACKLOG - waiting

@@ -26,12 +26,14 @@ def table(header: str) -> list[list[str]]:
 
 def test_readme_failure_reasons_table_is_the_code_s_mapping_row_for_row() -> None:
     rows = table("| failure reason | meaning | what to do |")
-    assert rows == [[a.reason, a.meaning, a.what_to_do] for a in REASONS]
+    code = [[a.reason, a.meaning, a.what_to_do] for a in REASONS]
+    assert rows == code, "README's failure reasons changed: update worker/ops/advice.py REASONS"
 
 
 def test_readme_statuses_table_is_the_code_s_mapping_row_for_row() -> None:
     rows = table("| status | meaning | what to do |")
-    assert rows == [[f"`{s}`", *STATUSES[s]] for s in Status]
+    code = [[f"`{s}`", *STATUSES[s]] for s in Status]
+    assert rows == code, "README's statuses changed: update worker/ops/advice.py STATUSES"
 
 
 @pytest.mark.parametrize(
@@ -45,19 +47,31 @@ def test_readme_statuses_table_is_the_code_s_mapping_row_for_row() -> None:
             5,
         ),
         ("not on the POS before its delivery deadline", 6),
-        ("could not be confirmed before its delivery deadline: GET ...: ConnectError", 7),
-        ("K-Series unreachable: POST /o/op/1/order/local: ReadTimeout", 8),
-        ("rejected by K-Series: items[0].sku: must not be blank", 9),
-        ("remainder 22.50 exceeds the allowed 2.00", 10),
-        ("payment failed: timed out (TIMEOUT)", 11),
-        ("payment failed (overpaid) and 3.00 is still outstanding", 11),
-        ("payment not applied after 3 attempts", 11),
-        ("payment rejected by K-Series: paymentAmount: too large", 12),
-        ("payment pay-1 could not be verified: 503", 12),
-        ("on the POS, but its check could not be read: 500", 13),
-        ("check A1.1 not found on K-Series", 13),
-        ("cancelled on the POS", 14),
-        ("abandoned on the POS", 14),
+        ("FAILURE without a reason", 7),
+        ("not confirmed: accepted by K-Series, but its sale could not be looked up (503)", 8),
+        ("could not be confirmed before its delivery deadline: GET ...: ConnectError", 8),
+        ("K-Series unreachable: POST /o/op/1/order/local: ReadTimeout", 9),
+        ("rejected by K-Series: items[0].sku: must not be blank", 10),
+        ("remainder 22.50 exceeds the allowed 2.00", 11),
+        ("payment failed: timed out (TIMEOUT)", 12),
+        ("payment failed (overpaid) and 3.00 is still outstanding", 13),
+        ("payment failed (closed) and 3.00 is still outstanding", 13),
+        ("payment not applied after 3 attempts", 12),
+        ("payment rejected by K-Series: paymentAmount: too large", 14),
+        ("payment pay-1 could not be verified: 503", 14),
+        ("on the POS, but its check could not be read: 500", 15),
+        ("check A1.1 not found on K-Series", 15),
+        ("cancelled on the POS", 16),
+        ("abandoned on the POS", 16),
+        ("on the POS, though reported failed (Not processed before validity ended)", 17),
+        ("on the POS after all (K-Series unreachable: ...)", 17),
+        ("not sent: location rate-limited by K-Series (429) until the submit deadline", 18),
+        ("not sent: access denied by K-Series until the submit deadline (403)", 19),
+        (
+            "not sent: K-Series refused our tokens; orderflow auth login until the submit deadline",
+            20,
+        ),
+        ("stopped after 5 unexpected errors: KeyError at worker/engine.py:120", 21),
     ],
 )
 def test_each_reason_the_lifecycle_gives_finds_its_readme_row(reason: str, row: int) -> None:

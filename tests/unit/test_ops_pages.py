@@ -1,103 +1,38 @@
-"""The ops pages over HTTP (TestClient, fakeredis): who gets in, what they see, what they may do."""
+"""The ops pages over HTTP (TestClient, fakeredis): who gets in and what they see."""
 
 from __future__ import annotations
 
 import base64
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 
 import fakeredis
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from tests.builders import BL, T0, new_order, policy
-from worker.events import OrderNews, Snapshot, SubmitAccepted
+from tests.ops_kit import (
+    LOCAL,
+    PASSWORD,
+    USER,
+    Ops,
+    above_max,
+    basic,
+    completed,
+    configured,
+    failed,
+    make,
+)
+from worker.events import OrderNews, SubmitAccepted
 from worker.lifecycle import apply
-from worker.ops import ops_router
 from worker.ops.timeline import EventRow
-from worker.order import Order, Status
-from worker.store import OrderStore
-
-USER, PASSWORD = "ops", "s3cret-ops"
-LOCAL = {"base_url": "http://127.0.0.1", "client": ("127.0.0.1", 50000)}
-
-
-def basic(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-def failed(ref: str = "shop-9") -> Order:
-    p = policy()
-    order = apply(new_order(ref), SubmitAccepted(), T0, p)
-    news = OrderNews("k1", "FAILURE", reason="Not processed before validity ended")
-    return apply(order, news, T0 + timedelta(seconds=5), p)
-
-
-def above_max(ref: str = "shop-7") -> Order:
-    p = policy()
-    order = apply(new_order(ref, settle="1.00"), SubmitAccepted(), T0, p)
-    news = OrderNews("k2", "SUCCESS", snapshot=Snapshot("A1.1", Decimal("20"), Decimal("10")))
-    return apply(order, news, T0 + timedelta(seconds=2), p)
-
-
-def completed(ref: str = "shop-5") -> Order:
-    p = policy()
-    order = apply(new_order(ref, settle=None), SubmitAccepted(), T0, p)
-    return apply(order, OrderNews("k3", "SUCCESS"), T0 + timedelta(seconds=1), p)
-
-
-@dataclass
-class Ops:
-    store: OrderStore
-    http: TestClient
-    enqueued: list[tuple[int, str]] = field(default_factory=list)
-    auth: dict[str, str] = field(default_factory=basic)
-
-    def put(self, order: Order) -> Order:
-        self.store.create(order, T0)
-        return self.store.transition(order.business_location_id, order.reference, lambda _: order)
-
-    def get(self, ref: str) -> Order:
-        order = self.store.get(BL, ref)
-        assert order is not None
-        return order
-
-    def csrf(self, ref: str) -> str:
-        page = self.http.get(f"/ops/orders/{BL}/{ref}", headers=self.auth)
-        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert found, page.text
-        return found.group(1)
-
-    def post(self, path: str, ref: str, **fields: str) -> object:
-        form = {"businessLocationId": str(BL), "reference": ref, **fields}
-        return self.http.post(path, data=form, headers=basic(), follow_redirects=False)
-
-
-def make(settings: Settings, events: object = None, **client: object) -> Ops:
-    store = OrderStore(fakeredis.FakeRedis(decode_responses=True))
-    enqueued: list[tuple[int, str]] = []
-    app = FastAPI()
-    app.include_router(
-        ops_router(
-            settings=settings,
-            store=store,
-            enqueue=lambda bl, ref: enqueued.append((bl, ref)),
-            events=events,  # type: ignore[arg-type]
-            clock=lambda: T0 + timedelta(minutes=10),
-        )
-    )
-    return Ops(store, TestClient(app, **client), enqueued)  # type: ignore[arg-type]
+from worker.order import Status
 
 
 @pytest.fixture
 def ops() -> Iterator[Ops]:
-    yield make(Settings(ops_username=USER, ops_password=PASSWORD))
+    yield configured()
 
 
 # --- who gets in --------------------------------------------------------------------------------
@@ -175,7 +110,7 @@ def test_a_post_without_a_valid_token_is_refused_and_changes_nothing(
     fields = {"note": "paid cash at the till"} | ({"csrf": token} if token is not None else {})
     for path in ("/ops/resolve", "/ops/replay"):
         response = ops.post(path, "shop-7", **fields)
-        assert response.status_code == 403  # type: ignore[attr-defined]
+        assert response.status_code == 403
     assert ops.get("shop-7") == before
     assert ops.enqueued == []
 
@@ -186,7 +121,7 @@ def test_a_token_from_another_user_or_another_origin_is_refused(ops: Ops) -> Non
     other.auth = basic(user="someone")
     other.put(above_max())
     stolen = other.csrf("shop-7")
-    assert ops.post("/ops/resolve", "shop-7", csrf=stolen, note="x").status_code == 403  # type: ignore[attr-defined]
+    assert ops.post("/ops/resolve", "shop-7", csrf=stolen, note="x").status_code == 403
     token = ops.csrf("shop-7")
     response = ops.http.post(
         "/ops/resolve",
@@ -306,105 +241,7 @@ def test_untrusted_text_is_escaped(ops: Ops) -> None:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-# --- what they may do ----------------------------------------------------------------------------
-
-
-def test_resolved_by_hand_ends_needs_attention_in_resolved_with_the_note(ops: Ops) -> None:
-    ops.put(above_max())
-    token = ops.csrf("shop-7")
-    response = ops.post("/ops/resolve", "shop-7", csrf=token, note="paid 10.00 cash\nat the till")
-    assert response.status_code == 303  # type: ignore[attr-defined]
-    assert response.headers["location"] == f"/ops/orders/{BL}/shop-7"  # type: ignore[attr-defined]
-    order = ops.get("shop-7")
-    assert order.status is Status.RESOLVED
-    assert order.history[-1].event == "operator.resolved"
-    assert order.history[-1].detail == "by ops: paid 10.00 cash at the till"
-    assert order.failure_reason == "remainder 10.00 exceeds the allowed 1.00"  # kept
-    assert (BL, "shop-7") in ops.store.keys_with_status(Status.RESOLVED)
-    assert (BL, "shop-7") not in ops.store.keys_with_status(Status.NEEDS_ATTENTION)
-    page = ops.http.get(f"/ops/orders/{BL}/shop-7", headers=basic()).text
-    assert 'id="resolve-form"' not in page
-    assert 'id="replay-form"' not in page
-
-
-def test_only_a_needs_attention_order_is_resolved_and_a_note_is_required(ops: Ops) -> None:
-    ops.put(failed())
-    ops.put(above_max())
-    token = ops.csrf("shop-7")
-    refused = ops.post("/ops/resolve", "shop-9", csrf=token, note="done")
-    assert refused.status_code == 409  # type: ignore[attr-defined]
-    assert ops.get("shop-9").status is Status.FAILED
-    empty = ops.post("/ops/resolve", "shop-7", csrf=token, note="  \n ")
-    assert empty.status_code == 422  # type: ignore[attr-defined]
-    assert ops.get("shop-7").status is Status.NEEDS_ATTENTION
-
-
-def test_replay_sends_a_failed_order_again_under_a_new_reference(ops: Ops) -> None:
-    ops.put(failed())
-    token = ops.csrf("shop-9")
-    response = ops.post("/ops/replay", "shop-9", csrf=token)
-    assert response.status_code == 303  # type: ignore[attr-defined]
-    assert response.headers["location"] == f"/ops/orders/{BL}/shop-9-r1"  # type: ignore[attr-defined]
-    assert ops.enqueued == [(BL, "shop-9-r1")]
-    assert ops.get("shop-9-r1").status is Status.QUEUED
-    assert ops.get("shop-9").history[-1].event == "operator.replay"
-    again = ops.post("/ops/replay", "shop-9", csrf=token)
-    assert again.status_code == 409  # type: ignore[attr-defined]
-    assert ops.enqueued == [(BL, "shop-9-r1")]
-
-
-def test_replay_settles_a_needs_attention_order_again_with_a_higher_max_amount(ops: Ops) -> None:
-    ops.put(above_max())
-    token = ops.csrf("shop-7")
-    bad = ops.post("/ops/replay", "shop-7", csrf=token, max_amount="ten")
-    assert bad.status_code == 422  # type: ignore[attr-defined]
-    response = ops.post("/ops/replay", "shop-7", csrf=token, max_amount="12.00")
-    assert response.status_code == 303  # type: ignore[attr-defined]
-    order = ops.get("shop-7")
-    assert order.status is Status.CONFIRMED
-    assert order.settle is not None
-    assert order.settle.maxAmount == Decimal("12.00")
-    assert order.history[-1].event == "operator.replay"
-    assert ops.enqueued == [(BL, "shop-7")]
-
-
-def test_a_replay_whose_hand_off_fails_is_still_stored_for_the_sweeper() -> None:
-    store = OrderStore(fakeredis.FakeRedis(decode_responses=True))
-    app = FastAPI()
-
-    def broker_down(bl: int, ref: str) -> None:
-        raise ConnectionError("broker down")
-
-    settings = Settings(ops_username=USER, ops_password=PASSWORD)
-    app.include_router(ops_router(settings=settings, store=store, enqueue=broker_down))
-    ops = Ops(store, TestClient(app))
-    ops.put(failed())
-    response = ops.post("/ops/replay", "shop-9", csrf=ops.csrf("shop-9"))
-    assert response.status_code == 303  # type: ignore[attr-defined]
-    assert ops.get("shop-9-r1").status is Status.QUEUED
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"ORDERFLOW_OPS_USERNAME": "ops"},
-        {"ORDERFLOW_OPS_PASSWORD": "pw"},
-        {"ORDERFLOW_OPS_USERNAME": "", "ORDERFLOW_OPS_PASSWORD": "pw"},
-        {"ORDERFLOW_OPS_USERNAME": "a:b", "ORDERFLOW_OPS_PASSWORD": "pw"},
-        {"ORDERFLOW_OPS_USERNAME": "ops", "ORDERFLOW_OPS_PASSWORD": ""},
-    ],
-    ids=["username-only", "password-only", "empty-username", "colon", "empty-password"],
-)
-def test_half_set_or_unusable_ops_credentials_stop_the_process_at_startup(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
-) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(ValueError, match="ORDERFLOW_OPS_"):
-        Settings()
+# --- status events and wording ------------------------------------------------------------------
 
 
 def test_the_page_reads_status_events_and_their_delivery_from_the_outbox() -> None:

@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from datetime import timedelta
 
+import fakeredis
 import httpx
 import pytest
 
@@ -16,6 +17,7 @@ from tests.scripted_kseries import OK, SALE, Clock, Script, engine, follow, orde
 from worker.events import SubmitDeadline, Throttled
 from worker.lifecycle import apply
 from worker.order import Status
+from worker.store import OrderStore
 
 P = policy()
 RATE_LIMITED = (429, {}, {"Retry-After": "1"})
@@ -66,6 +68,21 @@ def test_orders_held_by_a_location_throttle_go_one_by_one_when_it_lifts(clock: C
     assert per_sweep[first] == 1  # the call answered 429; the others were held unsent
     assert max(per_sweep.values()) <= 5  # 0.5 s per sweep / 100 ms apart
     assert per_sweep.total() == 31
+
+
+def test_a_turn_once_given_is_kept_so_the_line_moves_while_429s_keep_coming(clock: Clock) -> None:
+    store = OrderStore(fakeredis.FakeRedis(decode_responses=True))
+    assert store.next_turn(BL, "a", clock.now, 100) == 0  # not rate-limited: go
+    store.throttle(BL, 1.0)
+    assert store.next_turn(BL, "a", clock.now, 100) == 1.0  # after the throttle
+    assert store.next_turn(BL, "b", clock.now, 100) == 1.1  # then one by one
+    assert store.next_turn(BL, "b", clock.now, 100) == 1.1  # asking again keeps the turn
+    clock.tick(1.0)
+    store.throttle(BL, 3.0)  # a newer 429 meanwhile
+    assert store.next_turn(BL, "a", clock.now, 100) == 0  # a's turn has come: it goes
+    assert store.next_turn(BL, "c", clock.now, 100) == 3.0  # a newcomer waits for the throttle
+    clock.tick(0.1)
+    assert store.next_turn(BL, "b", clock.now, 100) == 0
 
 
 def test_a_held_call_waits_for_its_turn_without_counting_an_attempt() -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import fakeredis
 import redis
+from kombu.exceptions import OperationalError
 
 from config.queues import EVENT_QUEUE, NEW_QUEUE, QUEUE
 from tests.builders import BL, T0, new_order
@@ -156,3 +157,23 @@ def test_two_sweepers_at_once_send_each_due_timer_exactly_once(redis_server: str
     assert len(set(refs)) == 3_000
     assert store.claim_due(LATER) == []  # every one is leased by the sweeper that sent it
     client.flushdb()
+
+
+def test_a_sweeper_claims_nothing_while_the_broker_cannot_be_reached() -> None:
+    store = OrderStore(fakeredis.FakeRedis(decode_responses=True))
+    _under_way(store, "waiting")
+
+    def unreachable(queue: str) -> int:
+        raise OperationalError("broker down")
+
+    broker = Broker()
+    sweeper = Sweeper(
+        store=store,
+        send_advance=broker.send_advance,
+        send_notification=broker.send_notification,
+        queue_length=unreachable,
+        clock=lambda: LATER,
+    )
+    assert sweeper.sweep() == 0
+    assert broker.sent == []
+    assert store.claim_due(LATER) == [f"o:{BL}:waiting"]  # not leased: due as before

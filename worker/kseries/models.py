@@ -210,13 +210,16 @@ class WebhookRegistration(_Outgoing):
 # and into `/pay`, so nothing else is taken for one (no '/', no leading '.').
 AccountId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 PROBLEM_CHARS = 160
+_TYPES = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
 
 def describe_error(exc: ValidationError, prefix: str = "") -> str:
     """The first problem of a validation error, as `field.path: message`, bounded in length:
     what a history entry or an unmatched notification says about a body it could not read."""
     first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    # Union members show in `loc` as e.g. `function-before[_clip(), str]`: not a field name.
+    parts = (prefix, *first["loc"])
+    where = ".".join(str(p) for p in parts if p != "" and "[" not in str(p) and p not in _TYPES)
     return f"{where or 'body'}: {first['msg']}"[:PROBLEM_CHARS]
 
 

@@ -27,7 +27,7 @@ from worker.lifecycle.moves import (
     revise,
 )
 from worker.lifecycle.policy import Policy
-from worker.lifecycle.retries import HELD, RATE_LIMITED, retry
+from worker.lifecycle.retries import ACCESS_DENIED, HELD, RATE_LIMITED, retry
 from worker.lifecycle.settlement import settle_from_check
 from worker.order import Order, Status
 
@@ -53,6 +53,7 @@ def submit_accepted(order: Order, event: SubmitAccepted, now: datetime, policy: 
         confirm_deadline=deadline,
         wake_at=first_check(order, now, policy, deadline),
         last_error=None,
+        late_lookups=0,
     )
 
 
@@ -73,6 +74,9 @@ def submit_deadline(order: Order, event: SubmitDeadline, now: datetime, policy: 
         reason = f"not sent: {last.removeprefix(HELD)} until the submit deadline"
     elif last.startswith(RATE_LIMITED):
         reason = "not sent: location rate-limited by K-Series (429) until the submit deadline"
+    elif last.startswith(ACCESS_DENIED):
+        denial = last.removeprefix(ACCESS_DENIED)
+        reason = f"not sent: access denied by K-Series until the submit deadline ({denial})"
     else:
         reason = f"K-Series unreachable: {last}"
     return move(order, Status.FAILED, now, "submit.deadline", reason, failure_reason=reason)
@@ -121,7 +125,13 @@ def order_news(order: Order, event: OrderNews, now: datetime, policy: Policy) ->
         if order.status is Status.NEEDS_ATTENTION and order.outcome_unknown:
             # K-Series settles what orderflow could not find out: the order is not on the POS.
             return revise(
-                order, Status.FAILED, now, name, reason, failure_reason=reason, outcome_unknown=False
+                order,
+                Status.FAILED,
+                now,
+                name,
+                reason,
+                failure_reason=reason,
+                outcome_unknown=False,
             )
         return note(
             order, now, name, f"contradiction: FAILURE ({reason}) after SUCCESS; keeping SUCCESS"

@@ -25,6 +25,7 @@ from worker.lifecycle.policy import Policy, send_until
 from worker.order import Order, Status
 
 __all__ = [
+    "ACCESS_DENIED",
     "HELD",
     "MAX_LATE_LOOKUPS",
     "MAX_READ_ATTEMPTS",
@@ -39,6 +40,8 @@ MAX_READ_ATTEMPTS = 40
 MAX_LATE_LOOKUPS = 5
 RATE_LIMITED = "rate-limited: "  # prefix of `last_error` when a 429 was the last obstacle
 HELD = "held: "  # prefix of `last_error` when a call was held back unsent (`Held`)
+ACCESS_DENIED = "access denied: "  # prefix of `last_error` when K-Series refused our credentials
+DENIED = "access denied by K-Series; tries are minutes apart until the credentials change"
 
 Delay = Callable[[int], timedelta]  # the wait before try n + 1, n counted from 0
 
@@ -55,18 +58,15 @@ def retry(order: Order, event: Retry, now: datetime, policy: Policy) -> Order:
 
 
 def access_denied(order: Order, event: AccessDenied, now: datetime, policy: Policy) -> Order:
-    detail = (
-        f"{event.call}: {event.error}: access denied by K-Series; "
-        "tries are minutes apart until the credentials change"
-    )
     return _failed(
         order,
         now,
         policy,
         name="access.denied",
         call=event.call,
-        detail=detail,
+        detail=f"{event.call}: {event.error}",
         delay=policy.auth_delay,
+        denied=True,
     )
 
 
@@ -103,19 +103,37 @@ def held(order: Order, event: Held, now: datetime, policy: Policy) -> Order:
 
 
 def _failed(
-    order: Order, now: datetime, policy: Policy, *, name: str, call: str, detail: str, delay: Delay
+    order: Order,
+    now: datetime,
+    policy: Policy,
+    *,
+    name: str,
+    call: str,
+    detail: str,
+    delay: Delay,
+    denied: bool = False,
 ) -> Order:
-    """A call that failed: try again after `delay`, or stop at a deadline or a limit."""
+    """A call that failed: try again after `delay`, or stop at a deadline or a limit.
+
+    `denied`: refused for our credentials (401/403), before K-Series did anything with it."""
+    text = f"{detail}: {DENIED}" if denied else detail  # for the history
     if order.status.terminal:
-        return note(order, now, name, f"ignored: {detail}")
+        return note(order, now, name, f"ignored: {text}")
     deadline = _lookup_deadline(order)
     if deadline is not None and now >= deadline:
-        return _late(order, now, name=name, call=call, detail=detail, delay=delay)
+        return _late(order, now, name=name, call=call, detail=detail, delay=delay, denied=denied)
+    if order.status is Status.QUEUED and denied:
+        # Not sent, so nothing to look for at the deadline (`submit_attempts` counts the tries
+        # that may have got through); a queued order's `poll_attempts` counts these.
+        tries = order.poll_attempts + 1
+        wake = min(now + delay(tries - 1), order.submit_deadline)
+        denial = f"{ACCESS_DENIED}{detail}"
+        return note(order, now, name, text, poll_attempts=tries, last_error=denial, wake_at=wake)
     if order.status is Status.QUEUED:
         attempts = order.submit_attempts + 1
         wake = min(now + delay(attempts - 1), order.submit_deadline)
         return note(
-            order, now, name, detail, submit_attempts=attempts, last_error=detail, wake_at=wake
+            order, now, name, text, submit_attempts=attempts, last_error=detail, wake_at=wake
         )
     attempts = order.poll_attempts + 1
     wake = now + delay(attempts - 1)
@@ -141,16 +159,22 @@ def _failed(
         window_ends = send_until(payment, policy)
         if window_ends > now:  # read the check when the send window ends, at the latest
             updates["wake_at"] = min(wake, window_ends)
-    return note(order, now, name, detail, **updates)
+    return note(order, now, name, text, **updates)
 
 
-def _late(order: Order, now: datetime, *, name: str, call: str, detail: str, delay: Delay) -> Order:
+def _late(
+    order: Order, now: datetime, *, name: str, call: str, detail: str, delay: Delay, denied: bool
+) -> Order:
     """A call that failed after the submit or confirm deadline: look again later, a few times."""
+    text = f"{detail}: {DENIED}" if denied else detail
     if order.status is Status.QUEUED and call == "submit":
-        # A try begun before the deadline: it may have got through, so the lookup is due now.
+        # A try begun before the deadline: the deadline's step is due now (a lookup, if this
+        # try may have got through).
+        if denied:
+            return note(order, now, name, text, last_error=f"{ACCESS_DENIED}{detail}", wake_at=now)
         attempts = order.submit_attempts + 1
         return note(
-            order, now, name, detail, submit_attempts=attempts, last_error=detail, wake_at=now
+            order, now, name, text, submit_attempts=attempts, last_error=detail, wake_at=now
         )
     late = order.late_lookups + 1
     if late >= MAX_LATE_LOOKUPS:
@@ -158,7 +182,7 @@ def _late(order: Order, now: datetime, *, name: str, call: str, detail: str, del
     updates: dict[str, Any] = {"late_lookups": late, "wake_at": now + delay(late - 1)}
     if order.status is not Status.QUEUED:  # a queued order keeps its last submit error
         updates["last_error"] = detail
-    text = f"{detail} (lookup {late} of {MAX_LATE_LOOKUPS} after the deadline)"
+    text = f"{text} (lookup {late} of {MAX_LATE_LOOKUPS} after the deadline)"
     return note(order, now, name, text, **updates)
 
 

@@ -78,10 +78,20 @@ REASONS: tuple[Advice, ...] = (
         r"^not on the POS before its delivery deadline",
     ),
     Advice(
-        "`could not be confirmed before its delivery deadline: …`",
-        "K-Series could not be asked whether the order reached the POS",
-        "look for the order on the POS before replaying it; check connectivity",
-        r"^could not be confirmed before its delivery deadline",
+        "`FAILURE without a reason`",
+        "K-Series sent an ORDER `FAILURE` notification that named no reason",
+        "look the order up in K-Series' back office; resubmit under a new reference",
+        r"^FAILURE without a reason$",
+    ),
+    Advice(
+        "`not confirmed: accepted by K-Series, but its sale could not be looked up (…)`, "
+        "`not confirmed: sent without a usable answer before the submit deadline, but its sale "
+        "could not be looked up (…)`",
+        "`needs_attention`: whether the order reached the POS could not be learnt "
+        "(finance API, network or credentials down)",
+        "look for the order on the POS before replaying it; a later `SUCCESS` settles it by itself",
+        # and the older wording of records kept from before
+        r"^not confirmed: |^could not be confirmed before its delivery deadline",
     ),
     Advice(
         "`K-Series unreachable: …`",
@@ -105,7 +115,15 @@ REASONS: tuple[Advice, ...] = (
         "`payment failed: …`, `payment not applied after 3 attempts`",
         "the follow-up payment did not land",
         _ON_THE_POS,
-        r"^payment failed\b|^payment not applied after ",
+        r"^payment failed: |^payment not applied after ",
+    ),
+    Advice(
+        "`payment failed (overpaid) and X is still outstanding`, "
+        "`payment failed (closed) and X is still outstanding`",
+        "K-Series answered `OVERPAID` or `ACCOUNT_ALREADY_CLOSED`, yet the check read afterwards "
+        "still shows X due",
+        _ON_THE_POS,
+        r"^payment failed \((overpaid|closed)\) and ",
     ),
     Advice(
         "`payment rejected by K-Series: …`, `payment … could not be verified: …`",
@@ -125,6 +143,41 @@ REASONS: tuple[Advice, ...] = (
         "contact the customer",
         r"^(cancelled|abandoned) on the POS",
     ),
+    Advice(
+        "`on the POS, though reported failed …`, `on the POS after all …`",
+        "`needs_attention`: K-Series says the order is on the POS after orderflow gave up on it "
+        "(with a replay, two orders may be there)",
+        "tell the shop before it refunds the customer; after a replay, cancel one of the two",
+        r"^on the POS, though reported failed|^on the POS after all",
+    ),
+    Advice(
+        "`not sent: location rate-limited by K-Series (429) until the submit deadline`",
+        "K-Series answered `429` for the location until the order's submit deadline",
+        "lower the location's order rate; resubmit under a new reference",
+        r"^not sent: location rate-limited by K-Series",
+    ),
+    Advice(
+        "`not sent: access denied by K-Series until the submit deadline (…)`",
+        "`403` or `401`: the token has no access to the location, or was refused",
+        "fix the credentials (`orderflow auth login`); resubmit under a new reference",
+        r"^not sent: access denied by K-Series",
+    ),
+    Advice(
+        "`not sent: K-Series refused our tokens; … until the submit deadline`",
+        "the refresh token was refused (`orderflow auth status` says `REFUSED`) from before the "
+        "order was sent until its deadline: it never reached K-Series",
+        "`orderflow auth login`; resubmit under a new reference",
+        r"^not sent: K-Series refused our tokens",
+    ),
+    Advice(
+        "`stopped after … unexpected errors: …`",
+        "`needs_attention`: the order's task failed 5 times within an hour with an error that is "
+        "not Redis' (a bug, a record that no longer reads); `…` is the error's type and where it "
+        "was raised",
+        "report it with the order's history; if the record reads, `orderflow replay BL REF` once "
+        "fixed",
+        r"^stopped after \S+ unexpected errors",
+    ),
 )
 
 # README's statuses table: status -> (meaning, what to do).
@@ -142,7 +195,8 @@ STATUSES: dict[Status, tuple[str, str]] = {
         "fix the cause, then `orderflow replay BL REF` (new reference)",
     ),
     Status.NEEDS_ATTENTION: (
-        "on the POS, but what remains was not paid automatically",
+        "on the POS, but what remains was not paid automatically; "
+        "or orderflow could not find out whether it is (`not confirmed: …`)",
         "settle on the POS, or `orderflow replay BL REF [--max-amount X]`; "
         "then mark it resolved by hand on the ops page",
     ),

@@ -29,7 +29,7 @@ from worker.ops.advice import Advice, advice_for
 from worker.ops.pages import page
 from worker.ops.timeline import EventRow, notifications, timeline
 from worker.order import Order, Status
-from worker.replay import ReplayRefused, replay
+from worker.replay import MAX_REFERENCE, ReplayRefused, replay
 from worker.store import OrderStore
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ class _Reads:
         counts = self.store.count_by_status()
         wanted = [status] if status else [Status.NEEDS_ATTENTION, Status.FAILED]
         sections = [(s, *self.rows(s)) for s in wanted]
-        found = self.search(query) if query else None
+        # References are at most 48 characters: a longer query cannot match (and is not looked up).
+        found = (self.search(query) if len(query) <= MAX_REFERENCE else []) if query else None
         return {
             "counts": [(s, counts.get(s, 0)) for s in Status],
             "sections": sections,

@@ -1,9 +1,13 @@
 """OAuth2 as K-Series V1 does it: authorization-code grant, single-use rotating refresh tokens.
 
-Lenient unless `require_auth`: any bearer token passes, and a refresh token the sandbox never
-issued is accepted once (so a configured initial token works). Strict or not, a refresh token
-used twice is refused with `invalid_grant` and counted as `refresh_reuse`: that is the failure
-that locks real integrations out.
+Every code the sandbox issues is bound to one business (the restaurant that approved access),
+and the access and refresh tokens it buys, and every pair a refresh rotates to, stay bound to it.
+
+Lenient unless `require_auth`: any bearer token passes, and a code or refresh token the sandbox
+never issued is accepted once (so a configured initial token works); what they buy is *unbound*,
+acting for every business, as a single-business sandbox always did. Strict or not, a refresh
+token used twice is refused with `invalid_grant` and counted as `refresh_reuse` (in total and
+per business): that is the failure that locks real integrations out.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import binascii
 import hmac
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +31,20 @@ __all__ = ["TokenStore", "basic_credentials"]
 
 log = structlog.get_logger("sandbox.auth")
 SCOPE = "orders-api financial-api"
+CODE_TTL_S = 600  # OAuth2 wants codes short-lived; K-Series does not say how short
+
+
+@dataclass(frozen=True)
+class _Access:
+    business_id: int | None  # None: unbound (lenient mode's unknown code or refresh token)
+    expires: datetime
+
+
+@dataclass(frozen=True)
+class _Code:
+    business_id: int
+    redirect_uri: str | None  # when the authorize request named one, the token request must too
+    expires: datetime
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -50,17 +69,19 @@ class TokenStore:
         self.clear()
 
     def clear(self) -> None:
-        self._access: dict[str, datetime] = {}
-        self._refresh_live: set[str] = set()
-        self._refresh_spent: set[str] = set()
+        self._access: dict[str, _Access] = {}
+        self._refresh_live: dict[str, int | None] = {}
+        self._refresh_spent: dict[str, int | None] = {}
+        self._codes: dict[str, _Code] = {}
         self._codes_spent: set[str] = set()
 
-    def issue(self) -> dict[str, Any]:
-        """A fresh token pair, as the token endpoint answers it."""
+    def issue(self, business_id: int | None) -> dict[str, Any]:
+        """A fresh token pair bound to `business_id`, as the token endpoint answers it."""
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
-        self._access[access] = self._clock.now() + timedelta(seconds=self._config.token_ttl_s)
-        self._refresh_live.add(refresh)
-        self._ledger.tokens_issued += 1
+        expires = self._clock.now() + timedelta(seconds=self._config.token_ttl_s)
+        self._access[access] = _Access(business_id, expires)
+        self._refresh_live[refresh] = business_id
+        self._ledger.token_issued(business_id)
         return {
             "access_token": access,
             "refresh_token": refresh,
@@ -69,16 +90,31 @@ class TokenStore:
             "scope": SCOPE,
         }
 
+    def new_code(self, business_id: int, redirect_uri: str | None = None) -> str:
+        """A single-use authorization code for `business_id`, valid CODE_TTL_S seconds."""
+        code = secrets.token_urlsafe(18)
+        expires = self._clock.now() + timedelta(seconds=CODE_TTL_S)
+        self._codes[code] = _Code(business_id, redirect_uri, expires)
+        return code
+
+    def business_of(self, header: str | None) -> int | None:
+        """The business a bearer token is bound to; None for a token the sandbox never issued
+        (lenient mode lets those act for every business)."""
+        if not header or not header.lower().startswith("bearer "):
+            return None
+        access = self._access.get(header[7:].strip())
+        return None if access is None else access.business_id
+
     def bearer_problem(self, header: str | None) -> str | None:
         """Why this Authorization header is refused, or None when it is fine."""
         if not header or not header.lower().startswith("bearer ") or not header[7:].strip():
             return "Full authentication is required to access this resource"
         if not self._config.require_auth:
             return None
-        expiry = self._access.get(header[7:].strip())
-        if expiry is None:
+        access = self._access.get(header[7:].strip())
+        if access is None:
             return "Invalid access token"
-        if expiry <= self._clock.now():
+        if access.expires <= self._clock.now():
             return "Access token expired"
         return None
 
@@ -90,29 +126,45 @@ class TokenStore:
             return 401, {"error": "invalid_client", "error_description": "Bad client credentials"}
         grant_type = form.get("grant_type", "")
         if grant_type == "authorization_code":
-            code = form.get("code", "")
-            if not code:
-                return 400, {"error": "invalid_request", "error_description": "Missing code"}
-            if code in self._codes_spent:
-                return 400, {"error": "invalid_grant", "error_description": "Code already used"}
-            self._codes_spent.add(code)
-            return 200, self.issue()
+            return self._redeem(form.get("code", ""), form.get("redirect_uri"))
         if grant_type == "refresh_token":
             return self._refresh(form.get("refresh_token", ""))
         return 400, {"error": "unsupported_grant_type"}
 
+    def _redeem(self, code: str, redirect_uri: str | None) -> tuple[int, dict[str, Any]]:
+        if not code:
+            return 400, _invalid("invalid_request", "Missing code")
+        if code in self._codes_spent:
+            return 400, _invalid("invalid_grant", "Code already used")
+        self._codes_spent.add(code)
+        issued = self._codes.pop(code, None)
+        if issued is None:
+            if self._config.require_auth:
+                return 400, _invalid("invalid_grant", "Invalid authorization code")
+            return 200, self.issue(None)
+        if issued.expires <= self._clock.now():
+            return 400, _invalid("invalid_grant", "Code expired")
+        if issued.redirect_uri is not None and redirect_uri != issued.redirect_uri:
+            return 400, _invalid("invalid_grant", "redirect_uri does not match the authorization")
+        return 200, self.issue(issued.business_id)
+
     def _refresh(self, token: str) -> tuple[int, dict[str, Any]]:
         if not token:
-            return 400, {"error": "invalid_request", "error_description": "Missing refresh_token"}
+            return 400, _invalid("invalid_request", "Missing refresh_token")
         if token in self._refresh_spent:
-            self._ledger.refresh_reuse += 1
-            log.warning("sandbox.auth.refresh_reuse", reuse_count=self._ledger.refresh_reuse)
-            return 400, {"error": "invalid_grant", "error_description": "Token is not active"}
+            business_id = self._refresh_spent[token]
+            self._ledger.refresh_reused(business_id)
+            log.warning(
+                "sandbox.auth.refresh_reuse",
+                business_id=business_id,
+                reuse_count=self._ledger.refresh_reuse,
+            )
+            return 400, _invalid("invalid_grant", "Token is not active")
         if token not in self._refresh_live and self._config.require_auth:
-            return 400, {"error": "invalid_grant", "error_description": "Invalid refresh token"}
-        self._refresh_live.discard(token)
-        self._refresh_spent.add(token)
-        return 200, self.issue()
+            return 400, _invalid("invalid_grant", "Invalid refresh token")
+        business_id = self._refresh_live.pop(token, None)
+        self._refresh_spent[token] = business_id
+        return 200, self.issue(business_id)
 
     def _client_ok(self, form: Mapping[str, str], authorization: str | None) -> bool:
         expected_id, expected_secret = self._config.client_id, self._config.client_secret
@@ -125,3 +177,7 @@ class TokenStore:
         return expected_secret is None or hmac.compare_digest(
             secret.encode(), expected_secret.encode()
         )
+
+
+def _invalid(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from sandbox.auth import TokenStore
+from sandbox.businesses import Business, Directory
 from sandbox.config import SandboxConfig
 from sandbox.formats import Clock, SystemClock
 from sandbox.ledger import Ledger
@@ -29,7 +30,7 @@ from sandbox.views import (
     payment_failure,
     payment_success,
 )
-from sandbox.webhooks import WebhookEndpoint
+from sandbox.webhooks import WebhookRegistry
 
 __all__ = ["TIMEOUT_REASON", "Accepted", "Sandbox"]
 
@@ -39,12 +40,13 @@ Accepted = Literal["accepted", "duplicate"]
 
 
 class Sandbox:
-    """Config, RNG, POS, ledger, webhooks, tokens and pending timers, in one place."""
+    """Config, RNG, POS, ledger, businesses, webhooks, tokens and pending timers, in one place."""
 
     def __init__(
         self,
         config: SandboxConfig | None = None,
         *,
+        businesses: Iterable[Business] | None = None,
         clock: Clock | None = None,
         notify_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -53,7 +55,8 @@ class Sandbox:
         self.rng = random.Random(self.config.seed)  # noqa: S311 - simulation, not security
         self.ledger = Ledger()
         self.pos = POS(self.rng)
-        self.webhooks: dict[str, WebhookEndpoint] = {}
+        self.businesses = Directory(businesses)
+        self.webhooks = WebhookRegistry(self.businesses)
         self.tokens = TokenStore(self.config, self.clock, self.ledger)
         self.notifier = Notifier(
             self.config,

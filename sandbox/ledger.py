@@ -1,7 +1,8 @@
 """What the sandbox did, for tests to check invariants (`GET /_sandbox/ledger`).
 
 The questions it answers: was any order accepted twice, was any payment applied twice, what
-was notified where, and how often each route answered what.
+was notified where, how often each route answered what, and whether any token was used for a
+location its business does not own (`cross_business_calls`, `token_uses`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class Ledger:
     faults: Counter[str] = field(default_factory=Counter)
     refresh_reuse: int = 0
     tokens_issued: int = 0
+    refresh_reuse_by_business: Counter[int] = field(default_factory=Counter)
+    tokens_issued_by_business: Counter[int] = field(default_factory=Counter)
+    # (token's business or None when unbound, location, location's owner or None, route)
+    token_uses: Counter[tuple[int | None, int, int | None, str]] = field(default_factory=Counter)
+    cross_business_calls: int = 0
     # Epoch seconds per payment reference: when `/pay` accepted it, when the POS applied it
     # (benchmarks time orderflow's reaction to webhooks with these).
     payment_times: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -122,6 +128,27 @@ class Ledger:
     def request(self, route: str, status: int | str) -> None:
         self.requests[route][str(status)] += 1
 
+    def token_issued(self, business_id: int | None) -> None:
+        self.tokens_issued += 1
+        if business_id is not None:
+            self.tokens_issued_by_business[business_id] += 1
+
+    def refresh_reused(self, business_id: int | None) -> None:
+        self.refresh_reuse += 1
+        if business_id is not None:
+            self.refresh_reuse_by_business[business_id] += 1
+
+    def token_use(
+        self, token_business: int | None, business_location_id: int, owner: int | None, route: str
+    ) -> bool:
+        """Record a location-scoped call; True when a bound token's business does not own the
+        location (counted whether or not the call was refused)."""
+        self.token_uses[(token_business, business_location_id, owner, route)] += 1
+        cross = token_business is not None and token_business != owner
+        if cross:
+            self.cross_business_calls += 1
+        return cross
+
     # --- reading -------------------------------------------------------------------------
 
     def applications(self) -> Counter[str]:
@@ -155,5 +182,23 @@ class Ledger:
             "faults": dict(self.faults),
             "refresh_reuse": self.refresh_reuse,
             "tokens_issued": self.tokens_issued,
+            "refresh_reuse_by_business": _by_business(self.refresh_reuse_by_business),
+            "tokens_issued_by_business": _by_business(self.tokens_issued_by_business),
+            "token_uses": [
+                {
+                    "tokenBusinessId": token_business,
+                    "businessLocationId": bl,
+                    "locationBusinessId": owner,
+                    "route": route,
+                    "count": count,
+                    "crossBusiness": token_business is not None and token_business != owner,
+                }
+                for (token_business, bl, owner, route), count in self.token_uses.items()
+            ],
+            "cross_business_calls": self.cross_business_calls,
             "payment_times": {ref: dict(times) for ref, times in self.payment_times.items()},
         }
+
+
+def _by_business(counts: Counter[int]) -> dict[str, int]:
+    return {str(business_id): n for business_id, n in sorted(counts.items())}

@@ -18,7 +18,7 @@ import structlog
 from sandbox.config import SandboxConfig
 from sandbox.formats import Clock, dumps
 from sandbox.ledger import Ledger, NotificationRecord
-from sandbox.webhooks import WebhookEndpoint
+from sandbox.webhooks import WebhookEndpoint, WebhookRegistry
 
 __all__ = ["Notifier"]
 
@@ -27,7 +27,8 @@ MAX_BACKOFF_S = 30.0
 
 
 class Notifier:
-    """Delivers sequences of notifications to the endpoint registered for an endpointId."""
+    """Delivers sequences of notifications to the endpoint registered for an endpointId by the
+    business that owns the notification's location."""
 
     def __init__(
         self,
@@ -36,7 +37,7 @@ class Notifier:
         rng: random.Random,
         ledger: Ledger,
         clock: Clock,
-        endpoints: Mapping[str, WebhookEndpoint],
+        endpoints: WebhookRegistry,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._config = config
@@ -61,7 +62,7 @@ class Notifier:
     async def _one(self, endpoint_id: str, payload: dict[str, Any]) -> None:
         if self._config.webhook_delay_s > 0:
             await asyncio.sleep(self._rng.uniform(0, self._config.webhook_delay_s))
-        endpoint = self._endpoints.get(endpoint_id)
+        endpoint = self._endpoints.route(endpoint_id, payload.get("businessLocationId"))
         if endpoint is None:
             self._record(endpoint_id, None, payload, error="no webhook registered")
             log.warning("sandbox.notification.unroutable", endpoint_id=endpoint_id)

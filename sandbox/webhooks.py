@@ -3,6 +3,10 @@
 `PUT` on an existing endpointId overwrites it (K-Series' answer is undocumented; overwriting
 keeps re-registration idempotent). `POST` updates an existing one and, as documented, resets
 `provideAccount`, `expandTransactions` and `expandPayments` to false when left out.
+
+Registrations belong to a business, the one the registering token is bound to: a location's
+notifications go to its business's endpoint of that endpointId, so a platform registers once per
+business it serves. An unbound token (lenient mode) registers for every business.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.businesses import Directory
 from sandbox.spring import FieldError
 from sandbox.validation import Checker
 
-__all__ = ["OBJECT_NAME", "WebhookEndpoint", "parse_endpoint"]
+__all__ = ["OBJECT_NAME", "WebhookEndpoint", "WebhookRegistry", "parse_endpoint"]
 
 OBJECT_NAME = "webhookEndpointDto"
 
@@ -89,3 +94,45 @@ def parse_endpoint(body: Mapping[str, Any]) -> tuple[WebhookEndpoint | None, lis
     if check.errors:
         return None, check.errors
     return endpoint, []
+
+
+class WebhookRegistry:
+    """Endpoints per business; `scope` is the businesses a request acts for."""
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self._by_business: dict[int, dict[str, WebhookEndpoint]] = {}
+
+    def clear(self) -> None:
+        self._by_business.clear()
+
+    def save(self, scope: list[int], endpoint: WebhookEndpoint) -> None:
+        for business_id in scope:
+            self._by_business.setdefault(business_id, {})[endpoint.endpoint_id] = endpoint
+
+    def get(self, scope: list[int], endpoint_id: str) -> WebhookEndpoint | None:
+        for business_id in scope:
+            found = self._by_business.get(business_id, {}).get(endpoint_id)
+            if found is not None:
+                return found
+        return None
+
+    def delete(self, scope: list[int], endpoint_id: str) -> bool:
+        removed = [self._by_business.get(b, {}).pop(endpoint_id, None) for b in scope]
+        return any(r is not None for r in removed)
+
+    def route(self, endpoint_id: str, business_location_id: object) -> WebhookEndpoint | None:
+        """Where a notification for this location goes: its business's registration (any
+        business's for a location nobody owns)."""
+        owner = None
+        if isinstance(business_location_id, int) and not isinstance(business_location_id, bool):
+            owner = self._directory.owner_of(business_location_id)
+        scope = [owner.id] if owner is not None else list(self._by_business)
+        return self.get(scope, endpoint_id)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [
+            {**endpoint.as_json(), "businessId": business_id}
+            for business_id, endpoints in self._by_business.items()
+            for endpoint in endpoints.values()
+        ]

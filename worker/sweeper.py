@@ -42,7 +42,8 @@ KEEPALIVE_EVERY_S = 60.0  # how often the token keepalive looks at the refresh t
 
 
 class SendAdvance(Protocol):
-    def __call__(self, business_location_id: int, reference: str, *, under_way: bool) -> None: ...
+    def __call__(self, business_location_id: int, reference: str, /, *, under_way: bool) -> None:
+        """Send `orderflow.advance` for the order: to the under-way queue, or the new one."""
 
 
 def utcnow() -> datetime:

@@ -36,7 +36,7 @@ from config.queues import (
 )
 from config.settings import Settings
 from tests.integration.conftest import FAST_ENV, fast_stack_config
-from tests.integration.helpers import wait_terminal
+from tests.integration.helpers import TERMINAL, wait_terminal
 from worker.celery import create_app
 from worker.stack import Stack, free_port
 
@@ -229,8 +229,14 @@ def test_a_worker_killed_mid_run_loses_nothing_with_rabbitmq(rabbit_stack: Stack
             body = scenario_body(scenario, reference=ref, ttl_ms=6_000)
             assert api.post("/orders", json=body).status_code == 202
         _wait_until_one_is_past_queued(api, scenario.location, refs)
-        # When the only worker is SIGKILLed and a new one starts
+        # When the only worker is SIGKILLed while orders are still under way, and a new starts
         rabbit_stack.kill("worker")
+        under_way = [
+            ref
+            for ref in refs
+            if api.get(f"/orders/{scenario.location}/{ref}").json()["status"] not in TERMINAL
+        ]
+        assert under_way, "every order ended before the kill: nothing was tested"
         rabbit_stack.start_worker("worker-2")
         # Then every order still ends completed, accepted and paid once
         views = [wait_terminal(api, scenario.location, ref, timeout=90) for ref in refs]

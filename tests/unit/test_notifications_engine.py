@@ -257,7 +257,7 @@ def test_a_notification_that_failed_once_is_applied_on_its_next_try(
 @pytest.mark.parametrize(
     "body",
     [
-        success(reason="x" * 100_000),
+        success(status="FAILURE", reason="x" * 100_000),
         success(businessLocationId=10**30),
         success(businessLocationId="²"),
         {
@@ -289,8 +289,13 @@ def test_a_notification_that_failed_once_is_applied_on_its_next_try(
     ],
 )
 def test_bodies_that_used_to_raise_or_bloat_are_bounded(body: dict[str, Any]) -> None:
+    # Given an order that is settling under pay-1
     engine = engine_with(FakeKSeries(SALE, **{"A1.1": CHECK}))
+    clock: Clock = engine.clock  # type: ignore[assignment]
     stored(engine)
+    clock.tick(5)
+    engine.advance(BL, "shop-1")
+    # When a body with something huge or odd in it comes, it is applied or parked, bounded
     notify(engine, body)  # never raises
     order = readable(engine)
     assert all(len(h.detail) <= 400 for h in order.history)

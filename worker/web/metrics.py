@@ -1,6 +1,6 @@
 """Prometheus metrics for `GET /metrics`: a registry refreshed from Redis on every scrape.
 
-Counters are kept in Redis by every process (worker, beat, API), so the API mirrors the shared
+Counters are kept in Redis by every process (worker, sweeper, API), so the API mirrors the shared
 totals instead of counting only what it saw itself.
 """
 

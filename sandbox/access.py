@@ -31,7 +31,9 @@ def scope(sandbox: Sandbox, request: Request) -> list[int]:
     return sandbox.businesses.ids() if business_id is None else [business_id]
 
 
-def location_refusal(sandbox: Sandbox, request: Request, business_location_id: int) -> Response | None:
+def location_refusal(
+    sandbox: Sandbox, request: Request, business_location_id: int
+) -> Response | None:
     """Record this use of the token for the location; the 403 to answer, or None to go on."""
     business_id = token_business(sandbox, request)
     owner = sandbox.businesses.owner_of(business_location_id)

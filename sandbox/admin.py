@@ -1,4 +1,5 @@
-"""The sandbox's own routes (`/_sandbox/...`): knobs, ledger, reset, location state.
+"""The sandbox's own routes (`/_sandbox/...`): knobs, ledger, reset, location state,
+businesses, and tokens or codes minted for a business without a browser.
 
 Never faulted and never authenticated: they are for the test harness, not for orderflow.
 """
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from sandbox.business_admin import business_routes
 from sandbox.engine import Sandbox
 from sandbox.formats import JSONDecimalResponse
 from sandbox.gateway import ADMIN_PREFIX
@@ -70,13 +72,10 @@ def admin_router(sandbox: Sandbox) -> APIRouter:
         sandbox.set_online(business_location_id, online=True)
         return JSONDecimalResponse({"businessLocationId": business_location_id, "online": True})
 
-    @router.post("/tokens")
-    async def issue_tokens() -> Response:
-        """A token pair without the OAuth dance, to configure orderflow in test runs."""
-        return JSONDecimalResponse(sandbox.tokens.issue())
-
     @router.get("/webhooks")
     async def webhooks() -> Response:
-        return JSONDecimalResponse([e.as_json() for e in sandbox.webhooks.values()])
+        """Every registration, with the business it was made for (`businessId`)."""
+        return JSONDecimalResponse(sandbox.webhooks.as_json())
 
+    business_routes(router, sandbox)
     return router

@@ -1,7 +1,8 @@
 """The sandbox's knobs: one mutable model, changed at runtime through `PATCH /_sandbox/config`.
 
 Fault rates are probabilities per request (or per notification). The three request faults
-share one roll, so `error_rate=0.1, rate_limit_rate=0.1` means 10 % each, never both.
+share one roll, so `error_rate=0.1, rate_limit_rate=0.1` means 10 % each, never both; a storm
+location's request rolls its storm faults first, then those.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class SandboxConfig(BaseModel):
     # "reset" cuts the connection mid-answer: only meaningful behind a real server (uvicorn).
     lost_answer_mode: LostAnswerMode = "mixed"
     fault_oauth: bool = False
+    # A storm on a few locations (say 25 % failing, a third of them 429): rolled first for
+    # requests naming one of `storm_locations` (path, query or body), the faults above after.
+    storm_locations: set[int] = Field(default_factory=set)
+    storm_error_rate: Rate = 0.0
+    storm_rate_limit_rate: Rate = 0.0
 
     # --- notification faults ----------------------------------------------------------------
     webhook_drop_rate: Rate = 0.0
@@ -60,7 +66,7 @@ class SandboxConfig(BaseModel):
     def _rate_as_string(self, value: Decimal) -> str:
         return str(value)
 
-    @field_serializer("offline_locations")
+    @field_serializer("offline_locations", "storm_locations")
     def _sorted_locations(self, value: set[int]) -> list[int]:
         return sorted(value)
 

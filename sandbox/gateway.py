@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox.engine import Sandbox
 from sandbox.formats import JSONDecimalResponse
 from sandbox.spring import error_body
+from sandbox.storm import storm_fault, with_location
 
 __all__ = ["ADMIN_PREFIX", "Gateway", "route_label"]
 
@@ -73,11 +74,20 @@ class Gateway:
             if problem is not None:
                 await self._unauthorized(problem)(scope, receive, counted)
                 return
-        fault = self._fault() if kseries or (path == TOKEN_PATH and self._oauth_faults()) else None
+        fault: Fault | None = None
+        if kseries and self.sandbox.config.storm_locations:
+            receive, location = await with_location(scope, receive)
+            if location in self.sandbox.config.storm_locations:
+                fault = storm_fault(self.sandbox)
+                if fault is not None:
+                    ledger.faults[f"storm_{fault}"] += 1
+        if fault is None and (kseries or (path == TOKEN_PATH and self._oauth_faults())):
+            fault = self._fault()
+            if fault is not None:
+                ledger.faults[fault] += 1
         if fault is None:
             await self.app(scope, receive, counted)
             return
-        ledger.faults[fault] += 1
         if fault == "error":
             await self._server_error(path)(scope, receive, counted)
         elif fault == "rate_limit":

@@ -42,11 +42,12 @@ def _oauth_error(status: int, error: str, description: str) -> Response:
 def _chooser(request: Request, businesses: list[Business]) -> Response:
     """Lightspeed's login page, reduced to "approve as which restaurant?"."""
     query = list(request.query_params.multi_items())
-    links = "".join(
-        f'<li><a href="{escape(request.url.path + "?" + urlencode([*query, ("business_id", str(b.id))]))}">'
-        f"{escape(b.name)} (business {b.id})</a></li>"
-        for b in businesses
-    )
+
+    def link(business: Business) -> str:
+        href = f"{request.url.path}?{urlencode([*query, ('business_id', str(business.id))])}"
+        return f'<li><a href="{escape(href)}">{escape(business.name)} ({business.id})</a></li>'
+
+    links = "".join(link(b) for b in businesses)
     page = (
         "<!doctype html><title>K-Series sandbox login</title>"
         f"<h1>Approve access as which business?</h1><ul>{links}</ul>"

@@ -2,7 +2,8 @@
 
 Every SandboxConfig field has a flag, derived from the model so none is forgotten: `pos_delay_s`
 is `--pos-delay-s` (or `--pos-delay`), `require_auth` is `--require-auth/--no-require-auth`,
-`offline_locations` (also `--offline`) takes several ids.
+`offline_locations` (also `--offline`) takes several ids. `--business ID:NAME:BL,BL` (repeatable)
+configures the restaurant businesses; without it one business owns every location.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import uvicorn
 from pydantic import ValidationError
 
 from sandbox.app import create_app
+from sandbox.businesses import Business, BusinessError, Directory, parse_business
 from sandbox.config import SandboxConfig
 
-__all__ = ["build_parser", "config_from_args", "main", "serve"]
+__all__ = ["build_parser", "businesses_from_args", "config_from_args", "main", "serve"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8100
@@ -30,10 +32,11 @@ def serve(
     port: int = DEFAULT_PORT,
     config: SandboxConfig | None = None,
     *,
+    businesses: Sequence[Business] | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve the sandbox with uvicorn until interrupted (one worker: state is in-process)."""
-    app = create_app(config or SandboxConfig())
+    app = create_app(config or SandboxConfig(), businesses=businesses)
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
 
 
@@ -72,10 +75,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--business",
+        dest="businesses",
+        action="append",
+        type=_business,
+        default=[],
+        metavar="ID:NAME:BL[=NAME],BL",
+        help="a restaurant business and the locations it owns (repeatable); default: one "
+        "business, id 1, owning every location",
+    )
     for name, field in SandboxConfig.model_fields.items():
         default = field.get_default(call_default_factory=True)
         _add_field(parser, name, field.annotation, f"SandboxConfig.{name}, default {default!r}")
     return parser
+
+
+def _business(text: str) -> Business:
+    try:
+        return parse_business(text)
+    except BusinessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def businesses_from_args(args: argparse.Namespace) -> list[Business]:
+    """The `--business` flags, checked together (ids unique, no location in two businesses).
+
+    Raises:
+        BusinessError: two businesses share an id or a location.
+    """
+    given: list[Business] = list(getattr(args, "businesses", []))
+    Directory(given)
+    return given
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -88,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
-    except ValidationError as exc:
+        businesses = businesses_from_args(args)
+    except (ValidationError, BusinessError) as exc:
         parser.error(str(exc))
-    serve(args.host, args.port, config, log_level=args.log_level)
+    serve(args.host, args.port, config, businesses=businesses, log_level=args.log_level)
     return 0

@@ -250,14 +250,15 @@ def replay(
 
 @main.command()
 def unmatched() -> None:
-    """Notifications no order claimed (kept for inspection)."""
+    """Notifications no order claimed, or that could not be read or applied, with why."""
     from worker.runtime import Runtime
 
     for doc in Runtime(get_settings()).store.unmatched():
         payload = doc["payload"]
         click.echo(
             f"{doc['received_at']}\t{payload.get('type') or payload.get('notificationType')}\t"
-            f"{payload.get('thirdPartyReference', '')}\t{payload.get('status', '')}"
+            f"{payload.get('thirdPartyReference', '')}\t{payload.get('status', '')}\t"
+            f"{doc.get('reason', '')}"
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import redis
 import structlog
 from pydantic import ValidationError
 
@@ -59,6 +60,7 @@ from worker.notifications import (
     parse_notification,
 )
 from worker.order import Order
+from worker.parking import describe
 from worker.store import OrderStore
 
 __all__ = ["Engine", "utcnow"]
@@ -247,14 +249,14 @@ class Engine:
         parked after MAX_NOTIFICATION_FAILURES, never retried on every lease for a month."""
         try:
             after = self._apply_notification(note_id)
-        except StoreUnavailable:
-            raise
+        except (StoreUnavailable, redis.RedisError):
+            raise  # Redis' trouble, not the notification's: its timer fires again
         except Exception as exc:
             failures = self.store.notification_failed(note_id)
-            # The type only: a message may quote the body, and logs never carry customer data.
-            log.error("webhook.failed", error=type(exc).__name__, failures=failures)
+            # Type and place only: a message may quote the body (customer data included).
+            log.error("webhook.failed", error=describe(exc), failures=failures)
             if failures >= MAX_NOTIFICATION_FAILURES:
-                reason = f"failed {failures} times: {type(exc).__name__}: {exc}"
+                reason = f"failed {failures} times: {describe(exc)}"
                 self.store.notification_unmatched(note_id, reason)
             return None
         if after is None:
@@ -276,7 +278,8 @@ class Engine:
             self._park(note_id, "unreadable", describe_error(exc))
             return None
         if isinstance(note, ReadinessNotification):  # kept per location for what may use it
-            updated = note.lastUpdatedAt or self.clock()
+            # never from the future: one stamped 9999 would pin its status for the key's life
+            updated = min(note.lastUpdatedAt or self.clock(), self.clock())
             kept = note.model_dump(mode="json", include=READINESS_FIELDS)
             self.store.record_readiness(note.businessLocationId, kept, updated)
         if isinstance(note, ReadinessNotification | ItemNotification):

@@ -73,12 +73,12 @@ class NotificationInbox:
 
     def notification_failed(self, note_id: str) -> int:
         """Count one unexpected error applying this notification; returns the count so far
-        (over `FAILURE_WINDOW_S`). Its timer stays leased, so it is tried again."""
+        (within `FAILURE_WINDOW_S` of the first). Its timer stays leased: it is tried again."""
         key = k.FAILURES.format(member=f"n:{note_id}")
         with self._errors():
             pipe = self._r.pipeline(transaction=True)
             pipe.incr(key)
-            pipe.expire(key, k.FAILURE_WINDOW_S)
+            pipe.expire(key, k.FAILURE_WINDOW_S, nx=True)  # counted from the first error
             count, _ = pipe.execute()
         return int(count)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -123,7 +124,7 @@ def from_sale(sale: Sale) -> Snapshot:
     )
 
 
-def _implausible(name: str, amount: Any) -> str | None:
+def _implausible(name: str, amount: Decimal) -> str | None:
     if amount < 0:
         return f"{name}: the sum {amount} is negative"
     if amount > MAX_AMOUNT:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import simplejson
 
-from sandbox import Sandbox, SandboxConfig, create_app
+from sandbox import Business, Sandbox, SandboxConfig, create_app
 
 BL = 45454565682155
 ENDPOINT = "orderflow"
@@ -79,10 +79,14 @@ class Harness:
 
 
 async def open_harness(
-    config: SandboxConfig, provide_account: bool = True
+    config: SandboxConfig,
+    provide_account: bool = True,
+    businesses: list[Business] | None = None,
 ) -> AsyncIterator[Harness]:
     hooks = Hooks()
-    app = create_app(config, notify_transport=httpx.MockTransport(hooks.handle))
+    app = create_app(
+        config, businesses=businesses, notify_transport=httpx.MockTransport(hooks.handle)
+    )
     sandbox: Sandbox = app.state.sandbox
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(

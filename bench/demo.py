@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-__all__ = ["SCENARIOS", "Scenario", "run_scenarios", "scenario_body"]
+__all__ = [
+    "SCENARIOS",
+    "DemoError",
+    "Scenario",
+    "location_offline",
+    "run_scenarios",
+    "scenario_body",
+    "table",
+    "unexpected",
+]
 
 DEMO_LOCATION = 45454565682155
 OFFLINE_LOCATION = 45454565689999
@@ -79,36 +90,107 @@ def scenario_body(
     return body
 
 
-TERMINAL = {"completed", "failed", "needs_attention"}
+TERMINAL = {"completed", "failed", "needs_attention", "resolved"}
+SKIPPED = "skipped"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message says why in one line a person can act on."""
+
+
+@contextmanager
+def location_offline(sandbox_url: str, location: int = OFFLINE_LOCATION) -> Iterator[None]:
+    """The sandbox's location offline (its admin API) for the block, online again after."""
+    admin = f"{sandbox_url.rstrip('/')}/_sandbox/locations/{location}"
+    try:
+        httpx.post(f"{admin}/offline", timeout=10.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise DemoError(
+            f"cannot mark location {location} offline at the sandbox {sandbox_url} "
+            f"({_why(exc)}): is --sandbox-url the sandbox the API talks to?"
+        ) from None
+    try:
+        yield
+    finally:
+        httpx.post(f"{admin}/online", timeout=10.0)
 
 
 def run_scenarios(
-    api_url: str, *, token: str | None = None, timeout_s: float = 120.0, ttl_ms: int | None = None
+    api_url: str,
+    *,
+    token: str | None = None,
+    timeout_s: float = 120.0,
+    ttl_ms: int | None = None,
+    skip: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Submit every scenario at once, wait for each to end; one row per scenario."""
+    """Submit every scenario at once (but those in `skip`: name -> why), wait for each to end;
+    one row per scenario.
+
+    Raises:
+        DemoError: the API cannot be reached or refuses the orders.
+    """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    rows = []
-    with httpx.Client(base_url=api_url, headers=headers, timeout=10.0) as http:
-        started = {}
-        for scenario in SCENARIOS:
-            body = scenario_body(scenario, ttl_ms=ttl_ms)
-            response = http.post("/orders", json=body)
-            response.raise_for_status()
-            started[scenario.name] = (scenario, response.json()["statusUrl"], time.monotonic())
-        deadline = time.monotonic() + timeout_s
-        pending = dict(started)
-        results: dict[str, dict[str, Any]] = {}
-        while pending and time.monotonic() < deadline:
-            for name, (_scenario, url, t0) in list(pending.items()):
-                view = http.get(url).json()
-                if view["status"] in TERMINAL:
-                    results[name] = {**view, "wall_s": time.monotonic() - t0}
-                    del pending[name]
-            time.sleep(0.2)
-        for name, (scenario, url, t0) in started.items():
-            view = results.get(name) or {**http.get(url).json(), "wall_s": time.monotonic() - t0}
-            rows.append({"scenario": name, "expected": scenario.expected, **view})
+    skip = skip or {}
+    try:
+        with httpx.Client(base_url=api_url, headers=headers, timeout=10.0) as http:
+            rows = _run(http, timeout_s, ttl_ms, skip)
+    except httpx.HTTPError as exc:
+        raise DemoError(f"the API at {api_url}: {_why(exc)}") from None
     return rows
+
+
+def _run(
+    http: httpx.Client, timeout_s: float, ttl_ms: int | None, skip: dict[str, str]
+) -> list[dict[str, Any]]:
+    started = {}
+    for scenario in SCENARIOS:
+        if scenario.name not in skip:
+            response = http.post("/orders", json=scenario_body(scenario, ttl_ms=ttl_ms))
+            response.raise_for_status()
+            started[scenario.name] = (response.json()["statusUrl"], time.monotonic())
+    deadline = time.monotonic() + timeout_s
+    pending = dict(started)
+    results: dict[str, dict[str, Any]] = {}
+    while pending and time.monotonic() < deadline:
+        for name, (url, t0) in list(pending.items()):
+            response = http.get(url)
+            response.raise_for_status()
+            if response.json()["status"] in TERMINAL:
+                results[name] = {**response.json(), "wall_s": time.monotonic() - t0}
+                del pending[name]
+        time.sleep(0.2)
+    rows = []
+    for scenario in SCENARIOS:
+        row: dict[str, Any] = {"scenario": scenario.name, "expected": scenario.expected}
+        if scenario.name in skip:
+            rows.append(
+                row | {"status": SKIPPED, "wall_s": 0.0, "failureReason": skip[scenario.name]}
+            )
+            continue
+        url, t0 = started[scenario.name]
+        view = results.get(scenario.name)
+        view = view or {**http.get(url).json(), "wall_s": time.monotonic() - t0}
+        rows.append(row | view)
+    return rows
+
+
+def unexpected(row: dict[str, Any]) -> bool:
+    """Ended otherwise than expected (a skipped scenario did not end at all)."""
+    return row["status"] not in (row["expected"], SKIPPED)
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    """One line a person can act on."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        hint = {
+            401: ": set ORDERFLOW_API_TOKEN (or --token) to the API's producer token",
+            403: ": the token is not allowed here",
+        }.get(status, f": {exc.response.text[:160]}")
+        return f"{exc.request.method} {exc.request.url.path} answered {status}{hint}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {exc.request.url.host}:{exc.request.url.port}: is it running?"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -117,7 +199,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         ended = [h for h in row.get("history", []) if h["status"] == row["status"]]
         why = row.get("failureReason") or (ended[0]["detail"] if ended else "")
-        mark = "" if row["status"] == row["expected"] else "  <-- unexpected"
+        mark = "  <-- unexpected" if unexpected(row) else ""
         cells = f"{row['scenario']:<28} {row['expected']:<16} {row['status']:<16}"
-        lines.append(f"{cells} {row['wall_s']:>6.1f}  {why}{mark}")
+        secs = "" if row["status"] == SKIPPED else f"{row['wall_s']:.1f}"
+        lines.append(f"{cells} {secs:>6}  {why}{mark}")
     return "\n".join(lines)

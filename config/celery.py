@@ -7,7 +7,14 @@ from typing import Any
 from config.queues import EVENT_QUEUE, NOTIFICATION_TASK, QUEUE, WORKER_QUEUES
 from config.settings import Settings
 
-__all__ = ["broker_kind_options", "celery_config", "is_amqp", "rank", "send_options"]
+__all__ = [
+    "broker_kind_options",
+    "celery_config",
+    "is_amqp",
+    "rank",
+    "send_options",
+    "sentinel_options",
+]
 
 AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp"})
 
@@ -36,7 +43,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": False,
         "timezone": "UTC",
     }
-    return config | broker_kind_options(settings.broker, config["task_routes"])
+    options = config | broker_kind_options(settings.broker, config["task_routes"])
+    if settings.broker.partition("://")[0].lower() == "sentinel":
+        # kombu asks the sentinels for the primary on every (re)connection: after a failover
+        # workers and the API find the promoted replica by themselves.
+        transport = options["broker_transport_options"]
+        options["broker_transport_options"] = transport | sentinel_options(settings)
+    return options
+
+
+def sentinel_options(settings: Settings) -> dict[str, Any]:
+    """kombu's `sentinel://` transport options: the monitored name; a sentinel that does not
+    answer within a second is passed over for the next."""
+    return {
+        "master_name": settings.redis_sentinel_master,
+        "sentinel_kwargs": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+    }
 
 
 def send_options(broker_url: str, queue: str) -> dict[str, Any]:

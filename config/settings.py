@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from enum import StrEnum
 from functools import lru_cache
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,13 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str | None = None
+    # Redis through Sentinel (`host:port,host:port`): the primary is asked for, not configured.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "orderflow"
+    # Replicas (Redis WAIT) that must hold an accepted order or a payment reference before it
+    # counts: None means 1 with sentinels, else 0.
+    redis_wait_replicas: int | None = Field(default=None, ge=0)
+    redis_wait_ms: int = Field(default=500, ge=1)
 
     kseries_base_url: str = "https://api.trial.lsk.lightspeed.app"
     kseries_access_token: SecretStr | None = None
@@ -143,10 +151,53 @@ class Settings(BaseSettings):
             raise ValueError("ORDERFLOW_WEBHOOK_PASSWORD must not be empty")
         return self
 
+    @model_validator(mode="after")
+    def _sentinels_usable(self) -> Settings:
+        """A malformed address would only fail at the first connection: refuse to start."""
+        if self.redis_sentinels is None:
+            return self
+        for entry in self.redis_sentinels.split(","):
+            host, _, port = entry.strip().rpartition(":")
+            if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"ORDERFLOW_REDIS_SENTINELS: {entry.strip()!r} is not host:port "
+                    "(comma-separated, e.g. 10.0.0.1:26379,10.0.0.2:26379)"
+                )
+        if urlsplit(self.redis_url).scheme != "redis":
+            raise ValueError(
+                "with ORDERFLOW_REDIS_SENTINELS, ORDERFLOW_REDIS_URL must be redis:// (it gives "
+                "the database and credentials; TLS and unix sockets through Sentinel are not supported)"
+            )
+        return self
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """ORDERFLOW_REDIS_SENTINELS as (host, port) pairs; empty without Sentinel."""
+        if self.redis_sentinels is None:
+            return []
+        pairs = (entry.strip().rpartition(":") for entry in self.redis_sentinels.split(","))
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
+
+    @property
+    def wait_replicas(self) -> int:
+        """Replicas a write that must survive a failover waits for (ORDERFLOW_REDIS_WAIT_REPLICAS)."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.sentinels else 0
+
     @property
     def broker(self) -> str:
-        """The Celery broker: ORDERFLOW_BROKER_URL, else the state Redis."""
-        return self.broker_url or self.redis_url
+        """The Celery broker: ORDERFLOW_BROKER_URL, else the state Redis (through the same
+        sentinels, kombu's `sentinel://` transport, when they are set)."""
+        if self.broker_url or not self.sentinels:
+            return self.broker_url or self.redis_url
+        url = urlsplit(self.redis_url)
+        auth = url.netloc.rpartition("@")[0]
+        db = url.path.strip("/") or parse_qs(url.query).get("db", ["0"])[0]
+        return ";".join(
+            f"sentinel://{auth + '@' if auth else ''}{_host(host)}:{port}/{db}"
+            for host, port in self.sentinels
+        )
 
     @property
     def authorize_url(self) -> str:
@@ -161,6 +212,10 @@ class Settings(BaseSettings):
     def token_url(self) -> str:
         """The OAuth2 token endpoint: V1's `{base}/oauth/token` unless set (V2 realm URL)."""
         return self.kseries_token_url or f"{self.kseries_base_url.rstrip('/')}/oauth/token"
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from worker.engine import utcnow
-from worker.errors import InvalidSubmission, ReferenceConflict, StoreUnavailable
+from worker.errors import InvalidSubmission, NotReplicated, ReferenceConflict, StoreUnavailable
+from worker.kseries.logins import Logins
 from worker.producer import Enqueue, Producer
 from worker.store import OrderStore
 from worker.web.auth import basic_ok, bearer_ok, warn_if_open, webhook_credentials
@@ -60,10 +61,18 @@ class _Deps:
     webhooks: Counter
     api_token: str | None
     webhook_auth: bytes | None
-    tokens_refused: Callable[[], bool]
+    logins: Logins | None  # None: no K-Series login to check (tests)
 
     def authorised(self, request: Request) -> bool:
         return bearer_ok(request.headers.get("authorization", ""), self.api_token)
+
+    def refused_businesses(self) -> list[str]:
+        """The businesses whose refresh token K-Series refused (none when Redis cannot say)."""
+        try:
+            states = self.logins.states() if self.logins else []
+        except redis.RedisError:
+            return []
+        return [s.business_id for s in states if s.refused]
 
     def webhook_authorised(self, request: Request) -> bool:
         return basic_ok(request.headers.get("authorization", ""), self.webhook_auth)
@@ -76,23 +85,29 @@ def create_app(
     enqueue: Enqueue,
     enqueue_notification: Callable[[str], None],
     broker_ping: Callable[[], None] | None = None,
-    tokens_refused: Callable[[], bool] = lambda: False,
+    logins: Logins | None = None,
 ) -> FastAPI:
     """The ASGI app. `enqueue(bl, ref)` and `enqueue_notification(id)` hand work to Celery;
-    `tokens_refused()`: K-Series refused our refresh token (`/readyz`, `/metrics` say so)."""
+    `logins`: the businesses logged in to K-Series: a submission for a location none covers is
+    refused (422); refused tokens are shown by `/readyz` and `/metrics`."""
     app = FastAPI(title="orderflow", version="0.1.0")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    registry, webhooks = build_registry(store, tokens_refused)
+    registry, webhooks = build_registry(store, logins.states if logins else None)
     deps = _Deps(
         settings=settings,
         store=store,
-        producer=Producer(store=store, settings=settings, enqueue=enqueue),
+        producer=Producer(
+            store=store,
+            settings=settings,
+            enqueue=enqueue,
+            covers=logins.covers if logins else None,
+        ),
         enqueue_notification=enqueue_notification,
         broker_ping=broker_ping,
         webhooks=webhooks,
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
         webhook_auth=webhook_credentials(settings),
-        tokens_refused=tokens_refused,
+        logins=logins,
     )
     warn_if_open(settings)
 
@@ -101,6 +116,12 @@ def create_app(
     async def _store_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("api.store_unavailable", error=_reason(exc))
         return _error(503, "state store unavailable; retry later", **{"Retry-After": "5"})
+
+    @app.exception_handler(NotReplicated)
+    async def _not_replicated(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("api.not_replicated", error=_reason(exc))
+        detail = "stored, but not yet on a replica; send the same body again"
+        return _error(503, detail, **{"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     async def _bad_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -208,9 +229,13 @@ def _ops_routes(app: FastAPI, deps: _Deps, registry: CollectorRegistry) -> None:
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         body = {"status": "ready"}
-        if await run_in_threadpool(deps.tokens_refused):
-            # Still ready (orders are accepted and wait), but nothing reaches K-Series.
-            body["kseries"] = "tokens refused: run `orderflow auth login`; new orders wait"
+        refused = await run_in_threadpool(deps.refused_businesses)
+        if refused:
+            # Still ready (orders are accepted and wait), but nothing reaches K-Series for them.
+            body["kseries"] = (
+                f"tokens refused for business {', '.join(refused)}: run `orderflow auth login` "
+                "for each; their new orders wait (other businesses' go on)"
+            )
         return JSONResponse(body)
 
     @app.get("/metrics")
@@ -251,7 +276,7 @@ def build_app() -> FastAPI:
         enqueue=enqueue,
         enqueue_notification=enqueue_notification,
         broker_ping=broker_ping,
-        tokens_refused=runtime.tokens.refused_now,
+        logins=runtime.logins,
     )
     from worker.ops import ops_router_for
 

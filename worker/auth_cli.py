@@ -1,4 +1,5 @@
-"""`orderflow auth login|status`: log in to K-Series once, then check what is stored."""
+"""`orderflow auth login|status|logout`: log each restaurant business in to K-Series once, see
+every business's tokens, forget one."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import click
 
 from config.settings import Settings, get_settings
 from worker.kseries.auth import TokenEndpoint, TokenStore
+from worker.kseries.routing import default_configured
+from worker.kseries.tokens import DEFAULT_BUSINESS
 from worker.oauth import (
     LOOPBACK,
+    Logged,
     LoginError,
     authorize_url,
     code_from_paste,
     listen_for_code,
+    log_in,
+    log_out,
     new_state,
-    redeem,
     status,
 )
 
@@ -23,12 +28,9 @@ __all__ = ["auth"]
 
 
 def _store(settings: Settings) -> TokenStore:
-    import redis
+    from worker.redis_client import redis_for
 
-    client = redis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3
-    )
-    return TokenStore(client)
+    return TokenStore(redis_for(settings))
 
 
 def _endpoint(settings: Settings) -> TokenEndpoint:
@@ -37,7 +39,8 @@ def _endpoint(settings: Settings) -> TokenEndpoint:
 
 @click.group()
 def auth() -> None:
-    """Log in to K-Series (OAuth2 authorization code) and check the stored tokens."""
+    """Log restaurant businesses in to K-Series (OAuth2 authorization code), one login each;
+    check or forget their tokens."""
 
 
 @auth.command()
@@ -50,17 +53,35 @@ def auth() -> None:
 @click.option("--code", help="An authorization code you already have: skip the browser step.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the redirect.")
 def login(listen: bool | None, code: str | None, timeout: int) -> None:
-    """Authorize orderflow in a browser, exchange the code, store the token pair in Redis."""
+    """Authorize orderflow in a browser as one restaurant business, exchange the code, store
+    the token pair in Redis under that business (replacing its older pair, if any)."""
     settings = get_settings()
     try:
         if code is None:
             code = _obtain_code(settings, listen, timeout)
-        pair = redeem(settings, _store(settings), code, endpoint=_endpoint(settings))
+        logged = log_in(settings, _store(settings), code, endpoint=_endpoint(settings))
     except LoginError as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:  # token endpoint or Redis: say which, never what it returned
         raise click.ClickException(f"login failed: {type(exc).__name__}: {exc}") from exc
-    click.echo("Logged in: the token pair is stored in Redis for every worker.")
+    _report_login(logged)
+
+
+def _report_login(logged: Logged) -> None:
+    login, pair = logged.login, logged.pair
+    if login is None:
+        click.echo(
+            "Logged in; K-Series did not say which business: the pair is stored as the default "
+            "pair, covering every location no other login lists."
+        )
+    else:
+        locations = ", ".join(map(str, sorted(login.locations))) or "none yet"
+        click.echo(
+            f"Logged in business {login.business_id} ({login.name}): locations {locations}. "
+            "The token pair is stored in Redis for every worker."
+        )
+        for old in logged.replaced:
+            click.echo(f"It replaces the login stored under business {old}.")
     expiry = pair.expires_at.isoformat() if pair.expires_at else "unknown"
     click.echo(f"access token expires: {expiry}; refresh token: {'yes' if pair.refresh else 'no'}")
 
@@ -87,14 +108,41 @@ def _obtain_code(settings: Settings, listen: bool | None, timeout: int) -> str:
 
 @auth.command("status")
 def status_command() -> None:
-    """Whether a token pair is stored and when it expires (never the tokens)."""
+    """Every business logged in: locations, token expiry, refused or not (never a token)."""
     settings = get_settings()
     try:
-        report = status(_store(settings))
+        reports = status(_store(settings), configured=default_configured(settings))
     except Exception as exc:
         raise click.ClickException(f"cannot read the token store: {type(exc).__name__}") from exc
-    for line in report.lines():
-        click.echo(line)
+    if not reports:
+        click.echo("no token pair stored: run `orderflow auth login`")
+    for report in reports:
+        for line in report.lines():
+            click.echo(line)
     click.echo(f"token endpoint: {settings.token_url}")
-    if not report.stored:
+    if not reports:
         raise SystemExit(1)
+
+
+@auth.command("logout")
+@click.argument("business_id")
+def logout_command(business_id: str) -> None:
+    """Forget one business's login (its pair and locations); BUSINESS_ID `default` forgets
+    the default pair."""
+    settings = get_settings()
+    try:
+        forgotten = log_out(_store(settings), business_id)
+    except LoginError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach the token store: {type(exc).__name__}") from exc
+    if not forgotten:
+        raise click.ClickException(f"no login stored for business {business_id}")
+    if business_id == DEFAULT_BUSINESS:
+        click.echo("Forgot the default pair (if ORDERFLOW_KSERIES_ACCESS_TOKEN is set, unset it).")
+    else:
+        click.echo(
+            f"Logged business {business_id} out: its locations are no longer covered (new "
+            "orders for them are refused with 422; calls for orders under way are refused "
+            "unsent and tried again minutes apart until a login covers them)."
+        )

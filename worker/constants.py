@@ -24,6 +24,10 @@ TIMERS = PREFIX + ":timers"  # zset: member "o:{bl}:{ref}" or "n:{id}", score = 
 # Timers of orders no worker has looked at yet (created, not yet advanced): swept only while the
 # new-order queue has room, so a burst of new orders never crowds out work under way.
 NEW_TIMERS = PREFIX + ":timers:new"
+# Written just before a Redis WAIT, so the WAIT covers every write before it whichever pooled
+# connection made them (worker.replication); expires on its own.
+REPLICATION_MARK = PREFIX + ":replication-mark"
+REPLICATION_MARK_TTL_MS = 60_000
 FAILURES = PREFIX + ":failures:{member}"  # count of a task's unexpected errors on one item (EX)
 CALLS_KEY = PREFIX + ":calls:{bl}:{ref}"  # list of the order's K-Series calls (JSON), oldest first
 CALLS_KEEP = 200  # calls kept per order (the newest)

@@ -92,9 +92,10 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         endpoint_id: str = "orderflow",
         readiness_check: bool = False,
-        tokens_refused: Callable[[], bool] = lambda: False,
+        tokens_refused: Callable[[int], bool] = lambda bl: False,
     ) -> None:
-        # True while K-Series refuses our refresh token: new orders are held, not sent to a 401.
+        # True while K-Series refuses the refresh token of the business owning the location:
+        # its new orders are held, not sent to a 401 (other businesses' orders go on).
         self.tokens_refused = tokens_refused
         self.endpoint_id = endpoint_id
         self.readiness_check = readiness_check
@@ -158,8 +159,12 @@ class Engine:
         return after
 
     def _perform(self, action: Action, order: Order) -> Event:
-        if action is Action.SUBMIT and self.tokens_refused():
+        if action is Action.SUBMIT and self.tokens_refused(order.business_location_id):
             return Held("submit", TOKENS_REFUSED, TOKENS_HOLD_S)
+        if action is Action.POST_PAYMENT:
+            # The reference must be on a replica before K-Series sees it: a promoted replica
+            # without it would pay again under a new one. NotReplicated: the timer retries.
+            self.store.confirm_replicated(order)
         bl = order.business_location_id
         spacing_ms = max(1, int(self.policy.rate_limit_spacing.total_seconds() * 1000))
         member = f"o:{order.key}"

@@ -15,6 +15,7 @@ OrderflowError
 ├── ReferenceConflict             same reference, different body
 ├── OrderNotFound                 no such order in the store
 ├── StoreUnavailable              Redis cannot be reached
+│   └── NotReplicated             no replica confirmed a write that must survive a failover
 └── WebhookAuthError              a notification without the configured credentials
 
 * the client refreshes the token and retries once before raising AuthError; orderflow then
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidSubmission",
     "KSeriesError",
     "NotFound",
+    "NotReplicated",
     "OrderNotFound",
     "OrderflowError",
     "RateLimited",
@@ -233,6 +235,11 @@ class StoreUnavailable(OrderflowError):
     """Redis cannot be reached: the API answers 503, tasks retry."""
 
     retryable = True
+
+
+class NotReplicated(StoreUnavailable):
+    """A write that must survive a failover (an accepted order, a payment reference before its
+    POST) is not confirmed on enough replicas in time: the API answers 503, the payment waits."""
 
 
 class WebhookAuthError(OrderflowError):

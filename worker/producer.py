@@ -29,6 +29,10 @@ __all__ = ["Producer", "Receipt", "field_errors", "submit"]
 
 log = structlog.get_logger(__name__)
 Enqueue = Callable[[int, str], None]
+NOT_COVERED = (
+    "no K-Series login covers this business location: log its business in "
+    "(`orderflow auth login`) first"
+)
 
 
 class Receipt(BaseModel):
@@ -72,11 +76,14 @@ class Producer:
         settings: Settings,
         enqueue: Enqueue,
         clock: Callable[[], datetime] = utcnow,
+        covers: Callable[[int], bool] | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._enqueue = enqueue
         self._clock = clock
+        # Whether a K-Series login covers a location (`Logins.covers`); None: not checked.
+        self._covers = covers
 
     def validate(self, body: Any) -> LocalSubmission | ToGoSubmission:
         """The submission, or InvalidSubmission naming every bad field."""
@@ -124,11 +131,14 @@ class Producer:
             InvalidSubmission: nothing was stored.
             ReferenceConflict: the reference is stored with a different body.
             StoreUnavailable: Redis is down; nothing was stored.
+            NotReplicated: stored on the primary, not yet confirmed on a replica: send the
+                same body again (it is not accepted until a resend gets its receipt).
         """
         submission = self.validate(body)
         digest = fingerprint(submission)
         now = self._clock()
         order_body = submission.order
+        self._check_covered(order_body.businessLocationId, order_body.thirdPartyReference)
         ttl = order_body.maxTimeToAttemptOrderDeliverToPos or self._settings.order_ttl_ms
         filled = submission.model_copy(
             update={
@@ -170,6 +180,8 @@ class Producer:
                 self._enqueue(order.business_location_id, order.reference)
             except Exception as exc:  # the stored timer sends it within the lease anyway
                 log.warning("order.enqueue_deferred", error=type(exc).__name__)
+        # Accepted means on a replica too (when one is required): a failover cannot lose it.
+        self._store.confirm_replicated(stored)
         return Receipt(
             businessLocationId=stored.business_location_id,
             thirdPartyReference=stored.reference,
@@ -177,6 +189,14 @@ class Producer:
             statusUrl=f"/orders/{stored.business_location_id}/{stored.reference}",
             created=created,
         )
+
+
+    def _check_covered(self, bl: int, ref: str) -> None:
+        """An order no K-Series login can send is refused before anything is stored (the same
+        body again, for an order stored before its business logged out, gets its receipt)."""
+        if self._covers is None or self._covers(bl) or self._store.get(bl, ref) is not None:
+            return
+        raise InvalidSubmission([{"field": "order.businessLocationId", "message": NOT_COVERED}])
 
 
 def celery_enqueue(bl: int, ref: str) -> None:
@@ -196,5 +216,11 @@ def submit(submission: dict[str, Any] | LocalSubmission | ToGoSubmission) -> Rec
         if isinstance(submission, BaseModel)
         else submission
     )
-    producer = Producer(store=Runtime(settings).store, settings=settings, enqueue=celery_enqueue)
+    runtime = Runtime(settings)
+    producer = Producer(
+        store=runtime.store,
+        settings=settings,
+        enqueue=celery_enqueue,
+        covers=runtime.logins.covers,
+    )
     return producer.submit(body)

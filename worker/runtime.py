@@ -9,10 +9,14 @@ import redis
 
 from config.settings import Settings
 from worker.engine import Engine
-from worker.kseries.auth import RefreshingAuth, TokenStore, auth_for
+from worker.kseries.auth import TokenStore
 from worker.kseries.call_log import RecordingTransport
 from worker.kseries.client import KSeriesClient, default_timeout, route_of
+from worker.kseries.logins import Logins
+from worker.kseries.routing import BusinessAuth, default_configured
 from worker.lifecycle import Policy
+from worker.redis_client import redis_for
+from worker.replication import Replication
 from worker.status_events import Deliverer, EventOutbox
 from worker.store import OrderStore
 from worker.web.views import order_view
@@ -28,19 +32,18 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.redis_url,
-            decode_responses=True,
-            socket_timeout=5,
-            socket_connect_timeout=3,
-            health_check_interval=30,
-        )
+        return redis_for(self.settings)  # through Sentinel when ORDERFLOW_REDIS_SENTINELS is set
 
     @cached_property
     def store(self) -> OrderStore:
         # With status events on, every status change queues its event in the same transaction.
         on_status = self.status_events.record if self.settings.events_url else None
-        return OrderStore(self.redis, lease_ms=self.settings.timer_lease_ms, on_status=on_status)
+        return OrderStore(
+            self.redis,
+            lease_ms=self.settings.timer_lease_ms,
+            on_status=on_status,
+            replication=Replication.from_settings(self.settings),
+        )
 
     @cached_property
     def status_events(self) -> EventOutbox:
@@ -56,20 +59,25 @@ class Runtime:
 
     @cached_property
     def tokens(self) -> TokenStore:
-        """The K-Series token pair every process shares (`refused_now`: a login is needed)."""
+        """The default K-Series token pair (business unknown: configured, or an older login)."""
         return TokenStore(self.redis)
 
     @cached_property
-    def auth(self) -> RefreshingAuth:
-        """K-Series bearer auth; the sweepers also call its `keep_alive`."""
-        return auth_for(self.settings, self.redis)
+    def logins(self) -> Logins:
+        """Every business logged in, the locations each covers (the API's 422), their state."""
+        return Logins(self.redis, default_configured=default_configured(self.settings))
+
+    @cached_property
+    def auth(self) -> BusinessAuth:
+        """K-Series bearer auth per business (by location); the sweepers call `keep_alive`."""
+        return BusinessAuth(self.settings, self.redis, logins=self.logins)
 
     @cached_property
     def http(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.settings.kseries_base_url,
             timeout=default_timeout(self.settings.kseries_timeout_s),
-            auth=self.auth,
+            auth=self.auth.default,  # calls about a location: that business's (`client`)
             # Every call made for an order goes to its call log (the ops page's timeline).
             transport=RecordingTransport(
                 httpx.HTTPTransport(
@@ -86,7 +94,7 @@ class Runtime:
 
     @cached_property
     def client(self) -> KSeriesClient:
-        return KSeriesClient(self.http)
+        return KSeriesClient(self.http, auth_for=self.auth.for_location)
 
     @cached_property
     def engine(self) -> Engine:
@@ -96,5 +104,5 @@ class Runtime:
             policy=Policy.from_settings(self.settings),
             endpoint_id=self.settings.endpoint_id,
             readiness_check=self.settings.readiness_check,
-            tokens_refused=self.tokens.refused_now,
+            tokens_refused=self.auth.refused_for,
         )

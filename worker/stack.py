@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Stack", "StackConfig", "StackError", "find_redis_server", "free_port"]
 
 PY = sys.executable
-# Where `worker` and its siblings live: a hermetic stack's processes run elsewhere (their
-# working directory is the stack's own), so they are told where to import from.
+# Where `worker` lives: a hermetic stack's processes run in its own directory, importing from here.
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -148,8 +147,7 @@ class Stack:
             }
         )
         if self.config.hermetic:
-            paths = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
-            env["PYTHONPATH"] = os.pathsep.join(paths)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.update(self.config.env)
         return env
 
@@ -326,9 +324,7 @@ class Stack:
         deadline = time.monotonic() + 15
         while not _reachable(self.redis_url):
             if time.monotonic() > deadline:
-                raise StackError(
-                    f"embedded redis-server did not come back: see {self.workdir}/redis.log"
-                )
+                raise StackError(f"redis-server did not come back: see {self.workdir}/redis.log")
             time.sleep(0.05)
 
     def start_redis(self, port: int) -> None:
@@ -393,7 +389,7 @@ def _only_given(settings: type[Settings]) -> type[Settings]:
 
     class Given(settings):  # type: ignore[valid-type,misc]
         @classmethod
-        def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any) -> Any:
+        def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, **_: Any) -> Any:
             return (init_settings,)
 
     return Given

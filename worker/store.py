@@ -26,6 +26,7 @@ from worker import constants as k
 from worker.errors import OrderNotFound, StoreUnavailable
 from worker.inbox import NotificationInbox
 from worker.order import Order, Status
+from worker.replication import NO_REPLICAS, ReplicatedWrites, Replication
 
 __all__ = ["OrderStore", "TimerKind", "dump_order"]
 
@@ -64,9 +65,10 @@ def _redis_errors() -> Iterator[None]:
         raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
 
 
-class OrderStore(NotificationInbox):
+class OrderStore(NotificationInbox, ReplicatedWrites):
     """Orders, timers and notifications in Redis (an injected client, decode_responses=True);
-    notifications and readiness are `worker.inbox`'s part of it."""
+    notifications and readiness are `worker.inbox`'s part of it, confirming writes on replicas
+    `worker.replication`'s."""
 
     _errors = staticmethod(_redis_errors)
 
@@ -76,9 +78,11 @@ class OrderStore(NotificationInbox):
         *,
         lease_ms: int = 8_000,
         on_status: Callable[[Any, Order | None, Order], None] | None = None,
+        replication: Replication = NO_REPLICAS,
     ) -> None:
         self._r = client
         self._lease_ms = lease_ms
+        self._replication = replication
         # Called inside the transaction of every write that creates an order or changes its
         # status (the status events' outbox): what it queues commits with the write or not at all.
         self._on_status = on_status

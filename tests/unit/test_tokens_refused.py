@@ -14,6 +14,8 @@ from tests.builders import BL, T0, new_order, policy
 from worker.api import create_app
 from worker.engine import TOKENS_HOLD_S, Engine
 from worker.kseries.client import KSeriesClient
+from worker.kseries.logins import Logins
+from worker.kseries.tokens import TokenPair, TokenStore
 from worker.order import Status
 from worker.store import OrderStore
 
@@ -31,7 +33,7 @@ class World:
             client=KSeriesClient(http),
             policy=policy(),
             clock=self.clock,
-            tokens_refused=lambda: self.refused,
+            tokens_refused=lambda bl: self.refused,
         )
 
     def clock(self) -> datetime:
@@ -82,12 +84,16 @@ def test_a_new_order_still_refused_at_its_deadline_fails_as_never_sent_without_a
 
 
 def _api(refused: bool) -> TestClient:
+    r = fakeredis.FakeRedis(decode_responses=True)
+    TokenStore(r).put(TokenPair("access", "refresh"))  # the default pair
+    if refused:
+        TokenStore(r).mark_refused("refresh")
     app = create_app(
         settings=Settings(_env_file=None),  # type: ignore[call-arg]
-        store=OrderStore(fakeredis.FakeRedis(decode_responses=True)),
+        store=OrderStore(r),
         enqueue=lambda bl, ref: None,
         enqueue_notification=lambda note_id: None,
-        tokens_refused=lambda: refused,
+        logins=Logins(r),
     )
     return TestClient(app)
 
@@ -99,5 +105,6 @@ def test_readyz_and_metrics_say_when_tokens_are_refused() -> None:
     assert ready.status_code == 200  # orders are still taken (and wait): not a 503
     assert "orderflow auth login" in ready.json()["kseries"]
     assert "kseries" not in fine.get("/readyz").json()
-    assert "orderflow_kseries_tokens_refused 1.0" in refused.get("/metrics").text
-    assert "orderflow_kseries_tokens_refused 0.0" in fine.get("/metrics").text
+    gauge = 'orderflow_kseries_tokens_refused{business_id="default"}'
+    assert f"{gauge} 1.0" in refused.get("/metrics").text
+    assert f"{gauge} 0.0" in fine.get("/metrics").text

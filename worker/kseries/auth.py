@@ -1,5 +1,8 @@
 """Bearer auth for K-Series with rotating, single-use refresh tokens shared through Redis.
 
+One `RefreshingAuth` per token pair: each restaurant business's own, and the default pair
+(`worker.kseries.routing` picks the one a call's location needs). What follows holds per pair.
+
 Every process reads the current pair from Redis before each call. A pair is refreshed ahead of
 expiry (min(60 s, 20 % of its lifetime) before it) and after a 401 (the call is then retried
 once). With no calls at all, the sweepers' keepalive (`keep_alive`, once a minute) spends the
@@ -223,12 +226,17 @@ class RefreshingAuth(httpx.Auth):
 
 
 def auth_for(
-    settings: Settings, client: redis.Redis, *, endpoint: TokenEndpoint | None = None
+    settings: Settings,
+    client: redis.Redis,
+    *,
+    endpoint: TokenEndpoint | None = None,
+    clock: Clock = utcnow,
 ) -> RefreshingAuth:
-    """The auth flow for this deployment, seeding Redis from the configured tokens."""
+    """The default pair's auth flow (business unknown: a single-business deployment), seeding
+    Redis from the configured tokens. `worker.kseries.routing` adds one per business."""
     store = TokenStore(client)
     initial = None
-    if settings.kseries_access_token is not None:
+    if settings.kseries_access_token and settings.kseries_access_token.get_secret_value():
         refresh = settings.kseries_refresh_token
         initial = TokenPair(
             settings.kseries_access_token.get_secret_value(),
@@ -238,4 +246,4 @@ def auth_for(
             store.seed(initial)
         except redis.RedisError:
             log.warning("oauth.seed_deferred", reason="redis unavailable")
-    return RefreshingAuth(settings, store, endpoint=endpoint, initial=initial)
+    return RefreshingAuth(settings, store, endpoint=endpoint, clock=clock, initial=initial)

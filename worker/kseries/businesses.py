@@ -52,7 +52,7 @@ class ListedBusiness(BaseModel):
 
     id: Id64
     name: str = ""
-    businessLocations: tuple[ListedLocation, ...] = ()  # noqa: N815 - K-Series' name
+    businessLocations: tuple[ListedLocation, ...] = ()  # K-Series' name
 
 
 _LIST = TypeAdapter(list[ListedBusiness])

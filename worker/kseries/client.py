@@ -8,6 +8,7 @@ through float.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -49,6 +50,15 @@ M = TypeVar("M", bound=BaseModel)
 ORDER_PATHS: dict[OrderKind, str] = {"local": "/o/op/1/order/local", "toGo": "/o/op/1/order/toGo"}
 PAY_PATH = "/o/op/1/pay"
 ALREADY_USED = "reference has already been used"
+# (a location id is left out: `redact` would take a long one for a phone number)
+NOT_COVERED = json.dumps(
+    {
+        "error": "not_covered",
+        "message": "no K-Series login covers this business location: run `orderflow auth login` "
+        "for its business",
+    }
+)
+AuthFor = Callable[[int], httpx.Auth | None]  # a location's auth; None: no login covers it
 
 
 def default_timeout(total_s: float = 10.0) -> httpx.Timeout:
@@ -106,10 +116,14 @@ def _load(response: httpx.Response) -> Any:
 
 
 class KSeriesClient:
-    """Synchronous K-Series client over an injected `httpx.Client` (base URL, auth, timeouts)."""
+    """Synchronous K-Series client over an injected `httpx.Client` (base URL, auth, timeouts).
 
-    def __init__(self, http: httpx.Client) -> None:
+    `auth_for(bl)`: the auth of a call about a location (the tokens of the business owning it,
+    `worker.kseries.routing`); without it every call uses the client's own auth."""
+
+    def __init__(self, http: httpx.Client, *, auth_for: AuthFor | None = None) -> None:
         self._http = http
+        self._auth_for = auth_for
 
     # --- orders and payments ------------------------------------------------------------------
 
@@ -122,7 +136,7 @@ class KSeriesClient:
             AuthError: credentials refused.
         """
         path = ORDER_PATHS[kind]
-        response = self._send("POST", path, content=dumps(order))
+        response = self._send("POST", path, order.businessLocationId, content=dumps(order))
         if response.status_code == 409 and ALREADY_USED in response.text:
             return "duplicate"
         self._check(response, path)
@@ -136,7 +150,7 @@ class KSeriesClient:
             ValidationRejected: 400 other than a reused reference, permanent.
             RateLimited, ServerError, TransportError, BadResponse: retryable.
         """
-        response = self._send("POST", PAY_PATH, content=dumps(payment))
+        response = self._send("POST", PAY_PATH, payment.businessLocationId, content=dumps(payment))
         if response.status_code == 400 and ALREADY_USED in response.text:
             return "duplicate"
         self._check(response, PAY_PATH)
@@ -147,19 +161,19 @@ class KSeriesClient:
         """The sale an online order became, or None while it is not on the POS (404)."""
         path = f"/f/finance/{business_location_id}/saleByExternalReference"
         params = {"externalReferenceId": sale_reference(business_location_id, reference)}
-        return self._get_optional(path, params, Sale)
+        return self._get_optional(path, business_location_id, params, Sale)
 
     def account(self, business_location_id: int, identifier: str) -> AccountSnapshot | None:
         """One check by its account identifier, or None when K-Series does not know it."""
         path = f"/o/op/1/order/accounts/{identifier}"
-        return self._get_optional(
-            path, {"businessLocationId": business_location_id}, AccountSnapshot
-        )
+        params = {"businessLocationId": business_location_id}
+        return self._get_optional(path, business_location_id, params, AccountSnapshot)
 
     def readiness(self, business_location_id: int) -> Readiness:
         """Whether the location can take online orders now."""
         path = "/o/op/1/onlineOrderReadiness"
-        response = self._send("GET", path, params={"businessLocationId": business_location_id})
+        params = {"businessLocationId": business_location_id}
+        response = self._send("GET", path, business_location_id, params=params)
         self._check(response, path)
         return self._parse(response, path, Readiness)
 
@@ -169,13 +183,13 @@ class KSeriesClient:
         """Create the endpoint, or update it when it exists (idempotent)."""
         path = "/o/wh/1/webhook"
         exists = self.get_webhook(registration.endpointId) is not None
-        response = self._send("POST" if exists else "PUT", path, content=dumps(registration))
+        response = self._send("POST" if exists else "PUT", path, None, content=dumps(registration))
         self._check(response, path)
         return "updated" if exists else "created"
 
     def get_webhook(self, endpoint_id: str) -> dict[str, Any] | None:
         path = f"/o/wh/1/webhook/{endpoint_id}"
-        response = self._send("GET", path)
+        response = self._send("GET", path, None)
         if response.status_code == 404:
             return None
         self._check(response, path)
@@ -186,7 +200,7 @@ class KSeriesClient:
 
     def delete_webhook(self, endpoint_id: str) -> bool:
         path = f"/o/wh/1/webhook/{endpoint_id}"
-        response = self._send("DELETE", path)
+        response = self._send("DELETE", path, None)
         if response.status_code == 404:
             return False
         self._check(response, path)
@@ -194,15 +208,30 @@ class KSeriesClient:
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, business_location_id: int | None, **kwargs: Any
+    ) -> httpx.Response:
+        """Send on the tokens of the business owning the location (none given: the client's).
+
+        Raises:
+            AuthError: no login covers the location (nothing was sent).
+            TransportError: no answer.
+        """
         headers = {"Content-Type": "application/json"} if "content" in kwargs else {}
+        auth: Any = httpx.USE_CLIENT_DEFAULT
+        if self._auth_for is not None and business_location_id is not None:
+            auth = self._auth_for(business_location_id)
+            if auth is None:
+                raise AuthError(401, NOT_COVERED, endpoint=path)
         try:
-            return self._http.request(method, path, headers=headers, **kwargs)
+            return self._http.request(method, path, headers=headers, auth=auth, **kwargs)
         except httpx.TransportError as exc:
             raise TransportError(f"{method} {path}: {type(exc).__name__}", endpoint=path) from exc
 
-    def _get_optional(self, path: str, params: dict[str, Any], model: type[M]) -> M | None:
-        response = self._send("GET", path, params=params)
+    def _get_optional(
+        self, path: str, business_location_id: int, params: dict[str, Any], model: type[M]
+    ) -> M | None:
+        response = self._send("GET", path, business_location_id, params=params)
         if response.status_code == 404:
             return None
         self._check(response, path)

@@ -23,6 +23,7 @@ from redis.lock import Lock
 from config.settings import Settings
 from worker.constants import PREFIX
 from worker.errors import AuthError, BadResponse, ServerError, TransportError
+from worker.kseries.businesses import BUSINESSES_PATH, Bearer, ListedBusiness, list_businesses
 
 __all__ = [
     "DEFAULT_BUSINESS",
@@ -32,6 +33,7 @@ __all__ = [
     "TokenPair",
     "TokenRefused",
     "TokenStore",
+    "claim_key",
 ]
 
 log = structlog.get_logger(__name__)
@@ -157,6 +159,11 @@ def _digest(refresh: str) -> str:
     return hashlib.sha256(refresh.encode()).hexdigest()[:32]
 
 
+def claim_key(refresh: str) -> str:
+    """The claim of a refresh token ("spending" or "refused"), named by a digest of it."""
+    return CLAIM_KEY.format(digest=_digest(refresh))
+
+
 class TokenStore:
     """One shared token pair in Redis (a business's, or the default one), its refresh lock and
     per-token claims (claims are per refresh token, whoever holds it)."""
@@ -164,10 +171,16 @@ class TokenStore:
     def __init__(self, client: redis.Redis, business_id: int | None = None) -> None:
         self._r = client
         self.business_id = business_id  # None: the default pair
-        self.key = TOKENS_KEY if business_id is None else BUSINESS_TOKENS_KEY.format(business=business_id)
+        self.key = (
+            TOKENS_KEY if business_id is None else BUSINESS_TOKENS_KEY.format(business=business_id)
+        )
         self._lock_key = (
             LOCK_KEY if business_id is None else BUSINESS_LOCK_KEY.format(business=business_id)
         )
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._r
 
     @property
     def label(self) -> str:
@@ -204,20 +217,18 @@ class TokenStore:
 
     def claim(self, refresh: str) -> bool:
         """Take the right to spend this refresh token; False if anyone ever took it."""
-        key = CLAIM_KEY.format(digest=_digest(refresh))
-        return bool(self._r.set(key, "spending", ex=CLAIM_TTL_S, nx=True))
+        return bool(self._r.set(claim_key(refresh), "spending", ex=CLAIM_TTL_S, nx=True))
 
     def release(self, refresh: str) -> None:
         """The token was surely not spent (the call failed): let a later refresh try it."""
-        self._r.delete(CLAIM_KEY.format(digest=_digest(refresh)))
+        self._r.delete(claim_key(refresh))
 
     def mark_refused(self, refresh: str) -> None:
         """The token endpoint refused this token: nobody tries it again."""
-        self._r.set(CLAIM_KEY.format(digest=_digest(refresh)), "refused", ex=REFUSED_TTL_S)
+        self._r.set(claim_key(refresh), "refused", ex=REFUSED_TTL_S)
 
     def refused(self, refresh: str) -> bool:
-        raw = self._r.get(CLAIM_KEY.format(digest=_digest(refresh)))
-        return raw in ("refused", b"refused")
+        return is_refused(self._r.get(claim_key(refresh)))
 
     def refused_now(self) -> bool:
         """K-Series refused the stored refresh token: no call will work until a login.
@@ -235,6 +246,11 @@ class TokenStore:
         )
 
 
+def is_refused(claim: str | bytes | None) -> bool:
+    """Whether a claim's value says the token endpoint refused the token."""
+    return claim in ("refused", b"refused")
+
+
 class TokenRefused(AuthError):
     """The token endpoint answered 4xx; `error` is the OAuth2 error code (`invalid_grant`...)."""
 
@@ -249,6 +265,18 @@ class TokenEndpoint:
     def __init__(self, settings: Settings, http: httpx.Client | None = None) -> None:
         self._settings = settings
         self._http = http  # None: a short-lived client per call (refreshes are rare)
+
+    def businesses(self, access: str) -> list[ListedBusiness]:
+        """Which businesses a pair just obtained acts for (`GET /o/op/data/businesses`).
+
+        Raises:
+            BusinessesUnknown: K-Series does not say; KSeriesError: no usable answer.
+        """
+        url = f"{self._settings.kseries_base_url.rstrip('/')}{BUSINESSES_PATH}"
+        if self._http is not None:
+            return list_businesses(self._http, url, Bearer(access))
+        with httpx.Client(timeout=TOKEN_TIMEOUT) as http:
+            return list_businesses(http, url, Bearer(access))
 
     def redeem(self, code: str, redirect_uri: str, now: datetime) -> TokenPair:
         """Exchange an authorization code for a pair.

@@ -6,7 +6,7 @@ totals instead of counting only what it saw itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from worker.engine import utcnow
 from worker.errors import StoreUnavailable
+from worker.kseries.logins import LoginState
 from worker.store import OrderStore
 
 __all__ = ["build_registry"]
@@ -25,9 +26,10 @@ def _set_counter(child: Any, value: int) -> None:
 
 
 def build_registry(
-    store: OrderStore, tokens_refused: Callable[[], bool] = lambda: False
+    store: OrderStore, logins: Callable[[], Sequence[LoginState]] | None = None
 ) -> tuple[CollectorRegistry, Counter]:
-    """The registry (`registry.refresh()` reads Redis) and the webhook counter the API keeps."""
+    """The registry (`registry.refresh()` reads Redis) and the webhook counter the API keeps;
+    `logins()`: every K-Series login's state (per-business token gauges)."""
     registry = CollectorRegistry()
     webhooks = Counter(
         "orderflow_webhooks_received", "Webhook receipts by outcome", ["outcome"], registry=registry
@@ -39,7 +41,14 @@ def build_registry(
     pending = Gauge("orderflow_timers_pending", "Durable timers waiting", registry=registry)
     refused = Gauge(
         "orderflow_kseries_tokens_refused",
-        "1 while K-Series refuses our refresh token (run `orderflow auth login`)",
+        "1 while K-Series refuses the business's refresh token (run `orderflow auth login`)",
+        ["business_id"],
+        registry=registry,
+    )
+    refresh_left = Gauge(
+        "orderflow_kseries_refresh_token_expires_in_seconds",
+        "Seconds until the business's refresh token expires (kept alive 2 days ahead)",
+        ["business_id"],
         registry=registry,
     )
 
@@ -71,7 +80,8 @@ def build_registry(
                 orders.labels(status=str(status)).set(count)
             lag.set(store.timer_lateness_ms(utcnow()) / 1000)
             pending.set(store.pending_timers())
-            refused.set(1 if tokens_refused() else 0)
+            if logins is not None:
+                _token_gauges(logins(), refused, refresh_left)
             for label, value in store.counters("kseries_calls").items():
                 method, route, code = label.split(" ", 2)
                 _set_counter(calls.labels(method=method, route=route, status=code), value)
@@ -87,3 +97,16 @@ def build_registry(
 
     registry.refresh = refresh  # type: ignore[attr-defined]
     return registry, webhooks
+
+
+def _token_gauges(states: Sequence[LoginState], refused: Gauge, refresh_left: Gauge) -> None:
+    """One series per business logged in (and `default`); a business logged out disappears."""
+    refused.clear()
+    refresh_left.clear()
+    now = utcnow()
+    for state in states:
+        refused.labels(business_id=state.business_id).set(1 if state.refused else 0)
+        expiry = state.pair.refresh_expires_at if state.pair else None
+        if expiry is not None:  # unknown for a configured token until its first refresh
+            left = (expiry - now).total_seconds()
+            refresh_left.labels(business_id=state.business_id).set(left)

@@ -44,7 +44,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: _doc("body larger than ORDERFLOW_MAX_BODY_BYTES"),
     415: _doc("Content-Type is not application/json", FieldErrors),
     422: _doc("invalid body or parameter: the fields named", FieldErrors),
-    503: _doc("Redis unavailable; nothing was stored, retry later (Retry-After)"),
+    503: _doc(
+        "Redis unavailable, or the order not yet confirmed on a replica: not accepted; "
+        "send the same request again after Retry-After"
+    ),
 }
 
 

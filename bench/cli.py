@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 __all__ = ["bench", "chaos", "demo"]
+
+UP_SANDBOX = "http://127.0.0.1:8100"  # `orderflow up`'s sandbox
+
+
+@contextmanager
+def plainly() -> Iterator[None]:
+    """A failure a person can act on is one line (`Error: ...`, exit 1), never a traceback."""
+    import httpx
+    import redis
+
+    from bench.chaos import ChaosAborted
+    from bench.demo import DemoError
+    from worker.stack import StackError
+
+    try:
+        yield
+    except (StackError, DemoError, ChaosAborted) as exc:
+        raise click.ClickException(str(exc)) from None
+    except (httpx.HTTPError, redis.RedisError, OSError) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
 
 @click.command()
@@ -89,7 +110,8 @@ def bench(  # noqa: PLR0917 -- click passes options by name
     overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     overrides |= {"concurrency": concurrency, "pos_delay_s": pos_delay, "rate": rate, "out": out}
     opts = BenchOptions.quick_size(**overrides) if quick else BenchOptions(**overrides)
-    report = run_bench(opts, log=lambda line: click.echo(line, err=True))
+    with plainly():
+        report = run_bench(opts, log=lambda line: click.echo(line, err=True))
     click.echo(table(report))
     click.echo(f"\n{out / 'bench.json'}, {out / 'bench.png'}")
     if strict and any(t["met"] is False for t in report["targets"].values()):
@@ -98,45 +120,95 @@ def bench(  # noqa: PLR0917 -- click passes options by name
 
 @click.command()
 @click.option("--api-url", default=None, help="use a running stack instead of starting one")
-def demo(api_url: str | None) -> None:
+@click.option(
+    "--sandbox-url",
+    default=None,
+    help="with --api-url: the sandbox that API talks to, where the offline scenario marks its "
+    f"location offline (`orderflow up`: {UP_SANDBOX}); without it that scenario is skipped",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="with --api-url: the API's producer token [ORDERFLOW_API_TOKEN, from the environment "
+    "or .env]",
+)
+def demo(api_url: str | None, sandbox_url: str | None, token: str | None) -> None:
     """Run sample orders (every lifecycle outcome) and print how each ended."""
-    from bench.demo import OFFLINE_LOCATION, SCENARIOS, run_scenarios, table
+    from bench.demo import SCENARIOS, table, unexpected
+
+    with plainly():
+        if api_url:
+            rows = _demo_on(api_url, sandbox_url, token)
+        else:
+            click.echo(
+                f"starting a local stack for {len(SCENARIOS)} scenarios "
+                "(logs in a temporary directory)"
+            )
+            rows = _demo_on_own_stack()
+    click.echo(table(rows))
+    if any(unexpected(row) for row in rows):
+        sys.exit(1)
+
+
+def _demo_on(api_url: str, sandbox_url: str | None, token: str | None) -> list[dict[str, Any]]:
+    """The scenarios through a stack someone else started (`orderflow up`, a deployment)."""
+    from bench.demo import location_offline, run_scenarios
+
+    token = token or _configured_token()
+    if sandbox_url is None:
+        why = f"skipped: pass --sandbox-url (`orderflow up`: {UP_SANDBOX}) to mark it offline"
+        return run_scenarios(api_url, token=token, skip={"offline location": why})
+    with location_offline(sandbox_url):
+        return run_scenarios(api_url, token=token)
+
+
+def _configured_token() -> str | None:
+    from pydantic import ValidationError
+
+    from config.settings import get_settings
+
+    try:
+        secret = get_settings().api_token
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise click.ClickException(f"the settings (environment or .env): {first['msg']}") from None
+    return secret.get_secret_value() if secret else None
+
+
+def _demo_on_own_stack() -> list[dict[str, Any]]:
+    """Its own private stack: its own Redis, never the deployment's settings or `.env`."""
+    from bench.demo import OFFLINE_LOCATION, run_scenarios
     from worker.stack import Stack, StackConfig
 
-    if api_url:
-        rows = run_scenarios(api_url, token=os.environ.get("ORDERFLOW_API_TOKEN"))
-    else:
-        config = StackConfig.private(  # its own Redis: the demo never touches yours
-            pos_delay_s=0.5,
-            min_ttl_ms=5_000,
-            sandbox_args=["--offline", str(OFFLINE_LOCATION)],
-            env={
-                "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
-                "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
-                "ORDERFLOW_PAYMENT_GRACE_MS": "2000",
-                "ORDERFLOW_ORDER_TTL_MS": "5000",
-                "ORDERFLOW_PAYMENT_TTL_MS": "10000",
-            },
-        )
-        click.echo(
-            f"starting a local stack for {len(SCENARIOS)} scenarios (logs in a temporary directory)"
-        )
-        with Stack(config) as stack:
-            rows = run_scenarios(stack.api_url, ttl_ms=5_000)
-    click.echo(table(rows))
-    if any(row["status"] != row["expected"] for row in rows):
-        sys.exit(1)
+    config = StackConfig.private(
+        pos_delay_s=0.5,
+        min_ttl_ms=5_000,
+        sandbox_args=["--offline", str(OFFLINE_LOCATION)],
+        env={
+            "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
+            "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
+            "ORDERFLOW_PAYMENT_GRACE_MS": "2000",
+            "ORDERFLOW_ORDER_TTL_MS": "5000",
+            "ORDERFLOW_PAYMENT_TTL_MS": "10000",
+        },
+    )
+    with Stack(config) as stack:
+        return run_scenarios(stack.api_url, ttl_ms=5_000)
 
 
 @click.command()
 @click.option("--orders", default=1000, show_default=True, help="how many orders to push through")
 def chaos(orders: int) -> None:
-    """Break the real stack while orders flow (5xx, 429, lost answers, kills, a Redis restart)."""
+    """Break the real stack while orders flow (5xx, 429 and a 429 storm, lost answers, lost,
+    duplicated and reordered webhooks, worker and sweeper SIGKILLs, a Redis SIGKILL)."""
     from bench.chaos import run_chaos
 
-    report = run_chaos(orders)
+    with plainly():
+        report = run_chaos(orders, log=lambda line: click.echo(line, err=True))
     click.echo("\n".join(report.lines()))
-    for line in report.wrong_status[:20]:
+    for line in report.wrong_status[:50]:
         click.echo(f"  wrong: {line}")
+    for line in report.could_not_look:
+        click.echo(f"  could not look: {line}")
     if not report.ok:
         sys.exit(1)

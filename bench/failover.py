@@ -21,12 +21,13 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis
@@ -67,10 +68,13 @@ class FailoverReport:
     checks_overpaid: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     api_503s: int = 0
+    not_replicated_503s: int = 0  # of which: stored, but no replica confirmed it (WAIT)
     failover_s: float = 0.0  # SIGKILL -> every sentinel names the promoted replica
     first_move_s: float | None = None  # SIGKILL -> an order under way moved again
     all_due_moved_s: float | None = None  # SIGKILL -> every order due at the kill moved
+    all_moved_s: float | None = None  # SIGKILL -> every order under way at the kill moved
     due_at_kill: int = 0
+    under_way_at_kill: int = 0
     replica_back_s: float = 0.0  # SIGKILL -> the lost node in sync as a replica again
     accepting_again_s: float | None = None  # SIGKILL -> the first 202 answered after it
     wall_s: float = 0.0
@@ -100,9 +104,12 @@ class FailoverReport:
             f"SIGKILL -> replica promoted           {s(self.failover_s)}",
             f"SIGKILL -> first order moved again    {s(self.first_move_s)}",
             f"SIGKILL -> all {self.due_at_kill:>3} due orders moved    {s(self.all_due_moved_s)}",
+            f"SIGKILL -> all {self.under_way_at_kill:>3} orders under way moved "
+            f"{s(self.all_moved_s)}",
             f"SIGKILL -> lost node back as replica  {s(self.replica_back_s)}",
             f"SIGKILL -> first 202 again            {s(self.accepting_again_s)}",
-            f"API 503 answers (producers resent)    {self.api_503s}",
+            f"API 503 answers (producers resent)    {self.api_503s} "
+            f"({self.not_replicated_503s} of them: not yet on a replica)",
             f"wall time                             {s(self.wall_s)}",
         ]
 
@@ -125,6 +132,7 @@ class _Producer:
         self.rate = rate
         self.accepted: dict[str, tuple[Scenario, float]] = {}  # ref -> (scenario, 202 time)
         self.answers: Counter[int] = Counter()
+        self.not_replicated = 0
         self.lock = threading.Lock()
 
     def post(self, scenario: Scenario, ref: str) -> None:
@@ -137,6 +145,7 @@ class _Producer:
                 continue
             with self.lock:
                 self.answers[response.status_code] += 1
+                self.not_replicated += "replica" in response.text
                 if response.status_code == 202:
                     self.accepted[ref] = (scenario, time.time())
                     return
@@ -152,26 +161,34 @@ class _Producer:
                 pool.submit(self.post, scenario, ref)
 
 
-def _versions(client: redis.Redis, now: float) -> dict[str, int]:
-    """Versions of the orders under way whose next step was due at `now` (epoch s)."""
+def _versions(client: redis.Redis, now: float) -> tuple[dict[str, int], set[str]]:
+    """Versions of the orders under way at `now` (epoch s), and which of them were due."""
     members: list[str] = []
     for status in ACTIVE:
-        members += client.zrangebyscore(k.STATUS_INDEX.format(status=status), now * 1000, "+inf")
+        index = k.STATUS_INDEX.format(status=status)
+        members += cast(list[str], client.zrangebyscore(index, now * 1000, "+inf"))
     keys = [k.PREFIX + ":order:" + m for m in members]
-    due = {}
+    versions, due = {}, set()
     for key, raw in zip(keys, client.mget(keys) if keys else [], strict=True):
-        record = json.loads(raw) if raw else None
-        wake = record.get("wake_at") if record else None
-        if record and (wake is None or datetime.fromisoformat(wake).timestamp() <= now):
-            due[key] = int(record["version"])
-    return due
+        if not raw:
+            continue
+        record = json.loads(raw)
+        versions[key] = int(record["version"])
+        wake = record.get("wake_at")
+        if wake is None or datetime.fromisoformat(wake).timestamp() <= now:
+            due.add(key)
+    return versions, due
 
 
 def _watch(
-    client: redis.Redis, due: dict[str, int], killed_at: float, report: FailoverReport
+    client: redis.Redis,
+    versions: dict[str, int],
+    due: set[str],
+    killed_at: float,
+    report: FailoverReport,
 ) -> None:
-    """When the first order due at the kill moved again, and when the last one did."""
-    waiting = dict(due)
+    """When the first order under way at the kill moved again, the last due one, the last one."""
+    waiting = dict(versions)
     while waiting and time.time() - killed_at < 90:
         try:
             raws = client.mget(list(waiting))
@@ -182,9 +199,11 @@ def _watch(
             if raw is None or int(json.loads(raw)["version"]) > waiting[key]:
                 del waiting[key]
                 report.first_move_s = report.first_move_s or time.time() - killed_at
+        if report.all_due_moved_s is None and not due & set(waiting):
+            report.all_due_moved_s = time.time() - killed_at
         time.sleep(0.05)
     if not waiting:
-        report.all_due_moved_s = time.time() - killed_at
+        report.all_moved_s = time.time() - killed_at
 
 
 def run_failover(
@@ -202,6 +221,7 @@ def run_failover(
             sandbox_args=["--offline", str(OFFLINE_LOCATION)],
             sweepers=2,
         )
+        (workdir / "stack").mkdir()
         with Stack(config, workdir / "stack") as stack:
             client = redis_for(stack.settings())
             producer = _Producer(stack.api_url, rate)
@@ -211,15 +231,17 @@ def run_failover(
             _wait_for(lambda: len(producer.accepted) >= orders * kill_at, 120)
             old = topology.primary_port()
             killed_at = time.time()
-            due = _versions(client, killed_at)
-            report.due_at_kill = len(due)
+            versions, due = _versions(client, killed_at)
+            report.due_at_kill, report.under_way_at_kill = len(due), len(versions)
             topology.kill(old)
-            watcher = threading.Thread(target=_watch, args=(client, due, killed_at, report))
+            watcher = threading.Thread(
+                target=_watch, args=(client, versions, due, killed_at, report)
+            )
             watcher.start()
             report.failover_s = topology.wait_failover(old)
             new = topology.primary_port()
             topology.start_data(old, replica_of=new)  # the supervisor brings the machine back
-            _wait_for(lambda: topology.synced(new) >= 1, 60)
+            _wait_for(lambda: topology.replicating(old), 60)
             report.replica_back_s = time.time() - killed_at
             feeder.join()
             watcher.join()
@@ -227,7 +249,12 @@ def run_failover(
             report.accepting_again_s = min(after) - killed_at if after else None
             report.accepted = len(producer.accepted)
             report.api_503s = producer.answers[503]
-            _judge(report, producer, stack.sandbox_url)
+            report.not_replicated_503s = producer.not_replicated
+            try:
+                _judge(report, producer, stack.sandbox_url)
+            finally:
+                producer.http.close()
+                client.close()
     report.wall_s = time.monotonic() - started
     return report
 
@@ -286,9 +313,14 @@ def _terminal_views(producer: _Producer, timeout_s: float = 120.0) -> dict[str, 
     return views
 
 
-def _wait_for(condition: Any, timeout_s: float) -> None:
+def _wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while True:
+        try:
+            if condition():
+                return
+        except redis.RedisError:
+            pass
         if time.monotonic() > deadline:
             raise TimeoutError("the failover run stalled")
         time.sleep(0.05)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 import redis
 
@@ -27,11 +27,18 @@ HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 
 
-def find_redis_sentinel() -> str | None:
-    """Debian's `redis-sentinel` (a link to redis-server that starts it in sentinel mode)."""
-    return shutil.which("redis-sentinel") or (
+def find_redis_sentinel() -> list[str] | None:
+    """How to start a sentinel: Debian's `redis-sentinel`, else any redis-server (the same
+    program) with `--sentinel` after its config file; None when there is neither."""
+    found = shutil.which("redis-sentinel") or (
         "/usr/bin/redis-sentinel" if Path("/usr/bin/redis-sentinel").exists() else None
     )
+    if found:
+        return [found]
+    try:
+        return [find_redis_server(), "--sentinel"]
+    except RuntimeError:
+        return None
 
 
 def _wait(what: str, ready: Callable[[], bool], timeout_s: float = START_TIMEOUT_S) -> float:
@@ -62,6 +69,7 @@ class Topology:
     sentinel_ports: list[int] = field(default_factory=list)
     processes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
+    _clients: dict[int, redis.Redis] = field(default_factory=dict)
 
     # --- addresses ----------------------------------------------------------------------------
 
@@ -76,18 +84,28 @@ class Topology:
         return f"redis://{HOST}:{self.data_ports[0]}/0"
 
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(HOST, port, socket_timeout=2, socket_connect_timeout=1)
+        """A client of one node (kept, closed in `stop`)."""
+        if port not in self._clients:
+            self._clients[port] = redis.Redis(
+                HOST, port, socket_timeout=2, socket_connect_timeout=1
+            )
+        return self._clients[port]
+
+    def named_by(self, sentinel: int) -> int | None:
+        """The primary's port as one sentinel names it."""
+        address = self.node(sentinel).sentinel_get_master_addr_by_name(self.master)
+        return int(cast(tuple[str, int], address)[1]) if address else None
 
     def primary_port(self) -> int:
         """The primary's port as the sentinels' majority names it now."""
         named = []
         for port in self.sentinel_ports:
             try:
-                address = self.node(port).sentinel_get_master_addr_by_name(self.master)
+                address = self.named_by(port)
             except redis.RedisError:
                 continue
-            if address:
-                named.append(int(address[1]))
+            if address is not None:
+                named.append(address)
         if not named:
             raise RuntimeError("no sentinel names a primary")
         return max(set(named), key=named.count)
@@ -123,6 +141,9 @@ class Topology:
         for handle in self._logs:
             handle.close()
         self._logs.clear()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def kill(self, port: int, sig: int = signal.SIGKILL) -> None:
         """Stop one node (SIGKILL: as if its machine were lost)."""
@@ -179,10 +200,11 @@ class Topology:
             )
             + "\n"
         )
-        binary = find_redis_sentinel()
-        if binary is None:
+        command = find_redis_sentinel()
+        if command is None:
             raise RuntimeError("no redis-sentinel: install Debian's redis-sentinel")
-        self._spawn(port, [binary, str(config)], f"sentinel-{port}.log")
+        binary, *flags = command
+        self._spawn(port, [binary, str(config), *flags], f"sentinel-{port}.log")
         _wait(f"redis-sentinel on {port} did not start", lambda: bool(self.node(port).ping()))
 
     # --- what the nodes say -------------------------------------------------------------------
@@ -198,9 +220,14 @@ class Topology:
         ]
         return sum(1 for r in online if r.get("state") == "online" and r["offset"] >= offset)
 
+    def replicating(self, port: int) -> bool:
+        """The node on `port` is a replica whose link to its primary is up (synced)."""
+        info = self.node(port).info("replication")
+        return bool(info["role"] == "slave" and info.get("master_link_status") == "up")
+
     def _watching(self) -> bool:
         for port in self.sentinel_ports:
-            state = self.node(port).sentinel_master(self.master)
+            state = cast(dict[str, Any], self.node(port).sentinel_master(self.master))
             if int(state["num-other-sentinels"]) < self.sentinels - 1:
                 return False
             if int(state["num-slaves"]) < self.replicas:
@@ -211,15 +238,11 @@ class Topology:
         """Seconds until every sentinel names a primary other than `old`, and it acts as one."""
 
         def switched() -> bool:
-            named = {
-                int(self.node(p).sentinel_get_master_addr_by_name(self.master)[1])
-                for p in self.sentinel_ports
-            }
-            return (
-                len(named) == 1
-                and old not in named
-                and (self.node(named.pop()).info("replication")["role"] == "master")
-            )
+            named = {self.named_by(port) for port in self.sentinel_ports}
+            if len(named) != 1 or old in named or None in named:
+                return False
+            port = cast(int, named.pop())
+            return bool(self.node(port).info("replication")["role"] == "master")
 
         return _wait("no failover", switched, timeout_s)
 

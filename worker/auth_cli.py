@@ -21,7 +21,7 @@ from worker.oauth import (
     log_in,
     log_out,
     new_state,
-    status,
+    statuses,
 )
 
 __all__ = ["auth"]
@@ -111,7 +111,7 @@ def status_command() -> None:
     """Every business logged in: locations, token expiry, refused or not (never a token)."""
     settings = get_settings()
     try:
-        reports = status(_store(settings), configured=default_configured(settings))
+        reports = statuses(_store(settings), configured=default_configured(settings))
     except Exception as exc:
         raise click.ClickException(f"cannot read the token store: {type(exc).__name__}") from exc
     if not reports:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import signal
+import socket
 import time
 from decimal import Decimal
 from typing import Any
@@ -80,10 +81,17 @@ def main() -> None:
 def api(host: str, port: int) -> None:
     """Serve the HTTP API (producers, webhooks, health, metrics)."""
     import uvicorn
+    from pydantic import ValidationError
 
     from worker.web.auth import startup_problems
 
-    problems = startup_problems(get_settings(), host)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # e.g. one webhook credential without the other
+        raise click.ClickException(
+            "invalid settings: " + "; ".join(e["msg"] for e in exc.errors())
+        ) from None
+    problems = startup_problems(settings, host)
     if problems:
         raise click.ClickException("; ".join(problems))
     uvicorn.run("worker.api:build_app", factory=True, host=host, port=port, log_level="warning")
@@ -280,9 +288,16 @@ def _stack_config(**overrides: Any) -> Any:
 )
 def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float, sweepers: int) -> None:
     """The whole stack on this machine; Ctrl-C stops everything."""
-    from worker.stack import Stack
+    from pydantic import ValidationError
+
+    from worker.stack import Stack, StackError
 
     configure_logging()
+    ports = {"--api-port": api_port, "--sandbox-port": sandbox_port, "--flower-port": flower_port}
+    for flag, port in ports.items():
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise click.ClickException(f"port {port} is in use: free it or pass {flag}")
     config = _stack_config(
         api_port=api_port,
         sandbox_port=sandbox_port,
@@ -290,12 +305,17 @@ def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float, swe
         pos_delay_s=pos_delay,
         sweepers=sweepers,
     )
-    with Stack(config) as stack:
-        click.echo(
-            f"redis    {stack.redis_url}\nsandbox  {stack.sandbox_url}\napi      {stack.api_url}\n"
-            f"flower   http://127.0.0.1:{flower_port}\nlogs     {stack.workdir}\nCtrl-C to stop."
-        )
-        _wait_for_interrupt(stack)
+    try:
+        with Stack(config) as stack:
+            click.echo(
+                f"redis    {stack.redis_url}\nsandbox  {stack.sandbox_url}\napi      {stack.api_url}\n"
+                f"flower   http://127.0.0.1:{flower_port}\nlogs     {stack.workdir}\nCtrl-C to stop."
+            )
+            _wait_for_interrupt(stack)
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:  # the environment's or .env's settings
+        raise click.ClickException(f"invalid settings: {exc.errors()[0]['msg']}") from None
 
 
 def _wait_for_interrupt(stack: Any) -> None:

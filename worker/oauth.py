@@ -45,6 +45,7 @@ __all__ = [
     "new_state",
     "redeem",
     "status",
+    "statuses",
 ]
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -310,7 +311,17 @@ class AuthStatus:
         return lines
 
 
-def status(
+def status(store: TokenStore, now: datetime | None = None) -> AuthStatus:
+    """What one pair store (a business's, or the default one) holds now."""
+    pair = store.get()
+    if pair is None:
+        return AuthStatus(stored=False, business_id=store.label)
+    refused = bool(pair.refresh) and store.refused(pair.refresh or "")
+    state = LoginState(store.label, pair=pair, refused=refused)
+    return _status(state, now or datetime.now(UTC))
+
+
+def statuses(
     store: TokenStore, now: datetime | None = None, *, configured: bool = False
 ) -> list[AuthStatus]:
     """Every business logged in, then the default pair (when stored, or `configured`); empty

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 import structlog
 from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
 from worker.constants import MAX_SCHEDULE_AHEAD_S
 from worker.engine import utcnow
-from worker.errors import InvalidSubmission, ReferenceConflict
+from worker.errors import InvalidSubmission, ReferenceConflict, StoreUnavailable
 from worker.order import (
     HistoryEntry,
     LocalSubmission,
@@ -194,7 +195,11 @@ class Producer:
     def _check_covered(self, bl: int, ref: str) -> None:
         """An order no K-Series login can send is refused before anything is stored (the same
         body again, for an order stored before its business logged out, gets its receipt)."""
-        if self._covers is None or self._covers(bl) or self._store.get(bl, ref) is not None:
+        try:
+            covered = self._covers is None or self._covers(bl)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+        if covered or self._store.get(bl, ref) is not None:
             return
         raise InvalidSubmission([{"field": "order.businessLocationId", "message": NOT_COVERED}])
 

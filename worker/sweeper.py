@@ -136,7 +136,8 @@ class Sweeper:
 
 
 def _keep_tokens_alive(keep_alive: Callable[[], Any], stop: threading.Event) -> None:
-    """Refresh the K-Series refresh token before it expires, even without any order traffic."""
+    """Refresh every business's K-Series refresh token before it expires, even without any
+    order traffic, and read their business lists again when due (`BusinessAuth.keep_alive`)."""
     while not stop.is_set():
         try:
             keep_alive()

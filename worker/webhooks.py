@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import httpx
+import redis
 
 from config.logging import REDACTED
 from config.settings import Settings
@@ -44,13 +45,21 @@ def registration(settings: Settings) -> WebhookRegistration:
     )
 
 
+def _redis(settings: Settings) -> redis.Redis:
+    from worker.redis_client import redis_for
+
+    return redis_for(settings)
+
+
+def _transport() -> httpx.BaseTransport | None:
+    """None: httpx's own (tests put a fake K-Series here)."""
+    return None
+
+
 @contextmanager
 def _clients(settings: Settings) -> Iterator[list[tuple[str, KSeriesClient]]]:
     """A client per business logged in (label: its id, or "default"), on its own tokens."""
-    import redis
-
-    r = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=2)
-    auth = BusinessAuth(settings, r)
+    auth = BusinessAuth(settings, _redis(settings))
     states = auth.logins.states()
     if not states:
         raise WebhookSetupError("no business is logged in: run `orderflow auth login` first")
@@ -62,6 +71,7 @@ def _clients(settings: Settings) -> Iterator[list[tuple[str, KSeriesClient]]]:
                 base_url=settings.kseries_base_url,
                 timeout=default_timeout(settings.kseries_timeout_s),
                 auth=auth.for_business(business_id),
+                transport=_transport(),
             )
             clients.append((state.business_id, KSeriesClient(stack.enter_context(http))))
         yield clients

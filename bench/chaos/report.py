@@ -36,6 +36,7 @@ class ChaosReport:
     storm_statuses: dict[str, int] = field(default_factory=dict)
     kill_recovery_s: list[float] = field(default_factory=list)
     sweeper_kill: SweeperKill = field(default_factory=SweeperKill)
+    died: list[str] = field(default_factory=list)  # processes that exited unbidden
     redis_down_s: float = 0.0
     api_503s: int = 0
     wall_s: float = 0.0
@@ -62,6 +63,7 @@ class ChaosReport:
                 or self.checks_overpaid
                 or self.settled_not_fully_paid
                 or self.wrong_status
+                or self.died
             )
             and self.recovered_in_time
         )
@@ -92,6 +94,8 @@ class ChaosReport:
             f"{sweeper.worst_lateness_s:.1f} s late, {sweeper.unmoved} never",
             f"Redis SIGKILL                 down {self.redis_down_s:.1f} s "
             f"(API answered 503 {self.api_503s} times)",
+            f"processes that died unbidden  {len(self.died)}",
+            *(f"  {line}" for line in self.died),
             f"faults injected by K-Series   {dict(sorted(self.faults_injected.items()))} "
             f"(storm_*: {storm} of {LOCATIONS} locations)",
             f"notifications sent            {self.notifications_sent}",

@@ -67,6 +67,7 @@ def run_chaos(
         report.accepted_by_api, report.api_503s = len(producer.accepted), producer.api_503s
         log(f"all {report.accepted_by_api} orders accepted; waiting for each to end")
         views = _wait_all_terminal(http, stack.api_url, producer.accepted, timeout_s=300.0)
+        _note_deaths(stack, report, "by the end")
         _configure(http, stack, {k: 0 for k in (*FAULTS, *STORM) if k.endswith("rate")})
         ledger = http.get(f"{stack.sandbox_url}/_sandbox/ledger").json()
         _check(report, producer.accepted, views, ledger, http, stack.sandbox_url)
@@ -82,6 +83,7 @@ def _break_things(
 
     def reach(step: str) -> None:
         _wait_for_share(stack, producer, TIMELINE[step])
+        _note_deaths(stack, report, f"before the {step}")
 
     def restart_worker() -> None:
         stack.kill("worker")
@@ -107,6 +109,17 @@ def _break_things(
     _configure(http, stack, {"storm_locations": []})
     stack.start_sweeper("sweeper-1")
     log("storm over; sweeper-1 started again")
+
+
+def _note_deaths(stack: Stack, report: ChaosReport, when: str) -> None:
+    """Processes that exited although nobody killed them (each noted once, by its pid)."""
+    for name, process in stack.processes.items():
+        code = process.poll()
+        line = (
+            f"{name} (pid {process.pid}) exited with {code} {when}: see {stack.workdir}/{name}.log"
+        )
+        if code is not None and not any(f"(pid {process.pid})" in d for d in report.died):
+            report.died.append(line)
 
 
 def _configure(http: httpx.Client, stack: Stack, changes: dict[str, Any]) -> None:

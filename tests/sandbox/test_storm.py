@@ -16,9 +16,7 @@ async def test_a_storm_location_is_rate_limited_by_body_path_and_query_and_other
 ) -> None:
     account = (await on_pos(kseries, "calm-1"))["ikentooAccountIdentifier"]
     # Given a 429 storm on one location only
-    await kseries.configure(
-        storm_locations=[STORMY], storm_rate_limit_rate=1.0, retry_after_s=1
-    )
+    await kseries.configure(storm_locations=[STORMY], storm_rate_limit_rate=1.0, retry_after_s=1)
 
     # When that location submits an order, looks up a sale and reads a check
     order = await place(kseries, local_order("storm-1", businessLocationId=STORMY))

@@ -111,8 +111,11 @@ def test_a_delivery_limit_of_exactly_24_hours_is_accepted(api: Harness) -> None:
 )
 @pytest.mark.parametrize(
     ("kind", "name"),
-    [("local", "scheduledTimeForOrderAsIso8601"), ("toGo", "scheduledTimeForOrderAsIso8601")]
-    + [("toGo", "orderCollectionTimeAsIso8601")],
+    [
+        ("local", "scheduledTimeForOrderAsIso8601"),
+        ("toGo", "scheduledTimeForOrderAsIso8601"),
+        ("toGo", "orderCollectionTimeAsIso8601"),
+    ],
 )
 def test_a_time_in_the_past_or_beyond_the_horizon_is_a_422(
     api: Harness, when: str, kind: str, name: str

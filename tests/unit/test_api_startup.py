@@ -67,15 +67,6 @@ def test_unusable_webhook_credentials_refuse_to_start(given: dict[str, str]) -> 
         settings(**given)
 
 
-def test_half_set_credentials_from_the_environment_stop_the_process_at_startup(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("ORDERFLOW_WEBHOOK_USERNAME", "kseries")
-    result = CliRunner().invoke(main, ["api"])
-    assert result.exit_code != 0
-    assert "ORDERFLOW_WEBHOOK_PASSWORD" in str(result.exception)
-
-
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """`uvicorn.run` replaced by a recorder: what `orderflow api` would have served."""
@@ -84,6 +75,18 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
     yield calls
+
+
+def test_half_set_credentials_from_the_environment_stop_the_api_at_startup(
+    monkeypatch: pytest.MonkeyPatch, served: list[dict[str, Any]]
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_WEBHOOK_USERNAME", "kseries")
+    result = CliRunner().invoke(main, ["api"])
+    assert result.exit_code == 1
+    assert "invalid settings: " in result.output
+    assert "ORDERFLOW_WEBHOOK_USERNAME and ORDERFLOW_WEBHOOK_PASSWORD" in result.output
+    assert "only ORDERFLOW_WEBHOOK_USERNAME is set" in result.output
+    assert served == []
 
 
 def test_a_public_bind_without_webhook_credentials_is_refused_naming_them(

@@ -156,7 +156,8 @@ class BusinessAuth:
             if self.logins.store(business_id).refused_now():
                 return None  # only a login helps
             listing = list_businesses(self._listing_http(), url, self.for_business(business_id))
-            if not listing:  # a glitch must not uncover every location: keep what is known
+            if not any(b.businessLocations for b in listing):
+                # A glitch must not uncover every location at once: keep what is known.
                 log.warning("oauth.relist_empty", business_id=business_id)
                 return None
             login = self.logins.relisted(business_id, listing, self._clock())

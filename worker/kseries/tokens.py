@@ -260,7 +260,8 @@ class TokenRefused(AuthError):
 
 
 class TokenEndpoint:
-    """The OAuth2 token endpoint: V1 `{base}/oauth/token` or the V2 realm URL (`token_url`)."""
+    """The OAuth2 token endpoint: V1 `{base}/oauth/token` or the V2 realm URL (`token_url`);
+    and, for a pair it just issued, which businesses that pair acts for (`businesses`)."""
 
     def __init__(self, settings: Settings, http: httpx.Client | None = None) -> None:
         self._settings = settings

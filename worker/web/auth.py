@@ -17,7 +17,14 @@ import structlog
 
 from config.settings import Settings
 
-__all__ = ["basic_ok", "bearer_ok", "is_loopback", "startup_problems", "warn_if_open"]
+__all__ = [
+    "basic_ok",
+    "bearer_ok",
+    "is_loopback",
+    "startup_problems",
+    "warn_if_open",
+    "webhook_credentials",
+]
 
 log = structlog.get_logger(__name__)
 

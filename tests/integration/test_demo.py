@@ -1,0 +1,109 @@
+"""`orderflow demo`: hermetic on its own stack, honest on someone else's, one line when it fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from tests.integration.conftest import FAST_ENV, fast_stack_config
+from worker.cli import main
+from worker.stack import Stack, free_port
+
+pytestmark = pytest.mark.integration
+
+TOKEN = FAST_ENV["ORDERFLOW_API_TOKEN"]
+
+
+@pytest.fixture(scope="module")
+def plain_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack like `orderflow up`'s: its sandbox has no location offline."""
+    config = fast_stack_config(sandbox_args=[])
+    with Stack(config, tmp_path_factory.mktemp("plain")) as stack:
+        yield stack
+
+
+def rows(output: str) -> dict[str, str]:
+    """scenario -> the rest of its line in the demo's table."""
+    table = {}
+    for line in output.splitlines():
+        name, _, rest = line.partition("  ")
+        if rest.strip():
+            table[name.strip()] = rest
+    return table
+
+
+@pytest.mark.timeout(300)
+def test_the_demo_ignores_a_dot_env_in_the_directory_it_is_run_from(tmp_path: Path) -> None:
+    # Given a deployment's .env in the directory the demo is run from, with a producer token
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text("ORDERFLOW_API_TOKEN=x\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    # When `orderflow demo` starts its own stack from there
+    result = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "demo"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    # Then its private stack never read the .env (no 401), and every scenario ended as expected
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "unexpected" not in result.stdout
+    assert "Traceback" not in result.stderr
+    assert rows(result.stdout)["offline location"].split()[:2] == ["failed", "failed"]
+
+
+def test_the_offline_scenario_marks_its_location_offline_through_the_sandbox_given(
+    plain_stack: Stack,
+) -> None:
+    # When the demo runs against a stack it did not start, told which sandbox that stack uses
+    args = ["demo", "--api-url", plain_stack.api_url, "--token", TOKEN]
+    result = CliRunner().invoke(main, [*args, "--sandbox-url", plain_stack.sandbox_url])
+    # Then the offline location failed as it should, and the sandbox has it online again
+    assert result.exit_code == 0, result.output
+    assert "unexpected" not in result.output
+    assert rows(result.output)["offline location"].split()[:2] == ["failed", "failed"]
+    sandbox = httpx.get(f"{plain_stack.sandbox_url}/_sandbox/config").json()
+    assert sandbox["offline_locations"] == []
+
+
+def test_without_the_sandbox_the_offline_scenario_is_skipped_and_says_how_to_run_it(
+    plain_stack: Stack,
+) -> None:
+    args = ["demo", "--api-url", plain_stack.api_url, "--token", TOKEN]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    offline = rows(result.output)["offline location"]
+    assert offline.split()[:2] == ["failed", "skipped"]
+    assert "--sandbox-url" in offline
+    assert "unexpected" not in result.output
+
+
+def test_a_demo_the_api_refuses_says_why_in_one_line(plain_stack: Stack) -> None:
+    # Given a token-protected API and no token
+    result = CliRunner().invoke(main, ["demo", "--api-url", plain_stack.api_url])
+    # Then one line says what to do, no traceback
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "answered 401" in result.output
+    assert "ORDERFLOW_API_TOKEN" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_demo_against_nothing_says_so_in_one_line() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["demo", "--api-url", url, "--token", TOKEN])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the API at ")
+    assert "cannot connect" in result.output
+    assert result.output.count("\n") == 1

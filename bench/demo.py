@@ -100,19 +100,24 @@ class DemoError(RuntimeError):
 
 @contextmanager
 def location_offline(sandbox_url: str, location: int = OFFLINE_LOCATION) -> Iterator[None]:
-    """The sandbox's location offline (its admin API) for the block, online again after."""
-    admin = f"{sandbox_url.rstrip('/')}/_sandbox/locations/{location}"
+    """The sandbox's location offline (its admin API) for the block; online again after,
+    unless it was offline before."""
+    base = f"{sandbox_url.rstrip('/')}/_sandbox"
+    admin = f"{base}/locations/{location}"
     try:
+        config = httpx.get(f"{base}/config", timeout=10.0).raise_for_status().json()
         httpx.post(f"{admin}/offline", timeout=10.0).raise_for_status()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ValueError) as exc:
+        why = _why(exc) if isinstance(exc, httpx.HTTPError) else "not a sandbox's answer"
         raise DemoError(
-            f"cannot mark location {location} offline at the sandbox {sandbox_url} "
-            f"({_why(exc)}): is --sandbox-url the sandbox the API talks to?"
+            f"cannot mark location {location} offline at the sandbox {sandbox_url} ({why}): "
+            "is --sandbox-url the sandbox the API talks to?"
         ) from None
     try:
         yield
     finally:
-        httpx.post(f"{admin}/online", timeout=10.0)
+        if location not in config.get("offline_locations", []):
+            httpx.post(f"{admin}/online", timeout=10.0)
 
 
 def run_scenarios(

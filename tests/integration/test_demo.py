@@ -12,6 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from bench.demo import OFFLINE_LOCATION
 from tests.integration.conftest import FAST_ENV, fast_stack_config
 from worker.cli import main
 from worker.stack import Stack, free_port
@@ -75,6 +76,20 @@ def test_the_offline_scenario_marks_its_location_offline_through_the_sandbox_giv
     assert rows(result.output)["offline location"].split()[:2] == ["failed", "failed"]
     sandbox = httpx.get(f"{plain_stack.sandbox_url}/_sandbox/config").json()
     assert sandbox["offline_locations"] == []
+
+
+def test_a_location_that_was_offline_before_the_demo_stays_offline_after_it(
+    plain_stack: Stack,
+) -> None:
+    admin = f"{plain_stack.sandbox_url}/_sandbox"
+    httpx.post(f"{admin}/locations/{OFFLINE_LOCATION}/offline").raise_for_status()
+    try:
+        args = ["demo", "--api-url", plain_stack.api_url, "--token", TOKEN]
+        result = CliRunner().invoke(main, [*args, "--sandbox-url", plain_stack.sandbox_url])
+        assert result.exit_code == 0, result.output
+        assert httpx.get(f"{admin}/config").json()["offline_locations"] == [OFFLINE_LOCATION]
+    finally:
+        httpx.post(f"{admin}/locations/{OFFLINE_LOCATION}/online").raise_for_status()
 
 
 def test_without_the_sandbox_the_offline_scenario_is_skipped_and_says_how_to_run_it(

@@ -47,6 +47,7 @@ def run_naive(
     worker = None
     try:
         broker = db_url(stack.redis_url, 1)
+        naive.app.close()  # a fresh producer pool: the last run's Redis is gone
         naive.app.conf.broker_url = broker
         per_order = opts.pos_delay_s + opts.naive_poll_s
         # At least three waves of `threads` orders, so the steady window holds two.
@@ -120,6 +121,7 @@ def run_noop(opts: BenchOptions, workdir: Path, log: Log) -> dict[str, Any]:
     worker = None
     try:
         broker = db_url(stack.redis_url, 2)
+        noop.app.close()
         noop.app.conf.broker_url = broker
         r = redis_client(broker)
         m = opts.noop_tasks

@@ -67,15 +67,17 @@ class Probe:
             time.sleep(POLL_S)
         return moved_at, len(waiting)
 
-    def worker_kill(self, kill: Callable[[], None]) -> float:
-        """Seconds from the kill until every order due then moved again (30 when some never)."""
+    def worker_kill(self, kill: Callable[[], None]) -> tuple[float, int]:
+        """Seconds from the kill until every order due then, and not moved since, moved again
+        (30 when some never), and how many those were. Looked at after the kill, so what the
+        dead worker held is among them: nothing moves it before its lease runs out."""
         killed_at = time.time()
-        due = self.due_by(killed_at)
         kill()
+        due = self.due_by(killed_at)
         moved_at, never = self.watch(due, killed_at)
         if never:
-            return 30.0
-        return max((t - killed_at for t in moved_at.values()), default=0.0)
+            return 30.0, len(due)
+        return max((t - killed_at for t in moved_at.values()), default=0.0), len(due)
 
     def sweeper_kill(self, kill: Callable[[], None], window_s: float = 5.0) -> SweeperKill:
         """The orders due from the kill to `window_s` after it: how late each moved."""

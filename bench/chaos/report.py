@@ -35,6 +35,7 @@ class ChaosReport:
     statuses: dict[str, int] = field(default_factory=dict)
     storm_statuses: dict[str, int] = field(default_factory=dict)
     kill_recovery_s: list[float] = field(default_factory=list)
+    kill_watched: list[int] = field(default_factory=list)  # orders due at each worker kill
     sweeper_kill: SweeperKill = field(default_factory=SweeperKill)
     died: list[str] = field(default_factory=list)  # processes that exited unbidden
     redis_down_s: float = 0.0
@@ -86,8 +87,12 @@ class ChaosReport:
             f"{len(self.could_not_look)}",
             f"terminal statuses             {dict(sorted(self.statuses.items()))}",
             f"  on the {storm} storm locations {dict(sorted(self.storm_statuses.items()))}",
-            "worker SIGKILL -> every order it held moved again: "
-            + ", ".join(f"{s:.1f} s" for s in self.kill_recovery_s)
+            "worker SIGKILL (1 of 2)       orders due then, unmoved when looked at after the kill, "
+            "all moved again within: "
+            + ", ".join(
+                f"{s:.1f} s ({n} orders)"
+                for s, n in zip(self.kill_recovery_s, self.kill_watched, strict=False)
+            )
             + f" (target {RECOVERY_TARGET_S:g} s)",
             f"sweeper SIGKILL (1 of 2)      the other alone: first move {sweeper.first_move_s:.1f} s"
             f" after the kill; {sweeper.watched} orders due in the next 5 s moved at most "

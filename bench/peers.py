@@ -47,7 +47,6 @@ def run_naive(
     worker = None
     try:
         broker = db_url(stack.redis_url, 1)
-        naive.app.close()  # a fresh producer pool: the last run's Redis is gone
         naive.app.conf.broker_url = broker
         per_order = opts.pos_delay_s + opts.naive_poll_s
         # At least three waves of `threads` orders, so the steady window holds two.
@@ -55,7 +54,8 @@ def run_naive(
         n = math.ceil(threads * seconds / per_order * 1.3) + 2 * threads
         log(f"naive peer: {n} orders queued, {threads} threads, {seconds:g} s")
         bodies = bench_bodies(n, "n", opts.locations)
-        with naive.app.producer_or_acquire() as producer:
+        # A connection of its own: the app's pool may still point at the last run's Redis.
+        with naive.app.connection_for_write(broker) as conn, conn.Producer() as producer:
             for body in bodies:
                 naive.place_order.apply_async((body,), producer=producer)
         worker = SideWorker(
@@ -121,11 +121,10 @@ def run_noop(opts: BenchOptions, workdir: Path, log: Log) -> dict[str, Any]:
     worker = None
     try:
         broker = db_url(stack.redis_url, 2)
-        noop.app.close()
         noop.app.conf.broker_url = broker
         r = redis_client(broker)
         m = opts.noop_tasks
-        with noop.app.producer_or_acquire() as producer:
+        with noop.app.connection_for_write(broker) as conn, conn.Producer() as producer:
             for _ in range(m):
                 noop.noop.apply_async(producer=producer)
         log(f"no-op ceiling: {m} tasks queued, concurrency {opts.concurrency}")

@@ -12,6 +12,15 @@ PAYMENT_INDEX = PREFIX + ":payref:{ref}"  # "{bl}:{ref}" of the order a payment 
 NOTIFICATION_KEY = PREFIX + ":notification:{id}"
 UNMATCHED = PREFIX + ":unmatched"  # list of notification ids no order claimed
 READINESS_KEY = PREFIX + ":readiness:{bl}"  # a location's latest ORDER_API notification (JSON)
+READINESS_LOCATIONS = PREFIX + ":readiness-locations"  # zset bl -> when its readiness came (ms)
+# A kept readiness older than this is ignored: a NOT_READY whose READY was lost holds nothing
+# for ever (past it, orders go, or the pre-flight asks K-Series when it is on).
+READINESS_FRESH_S = 600
+# zset "{bl}:{ref}" -> the order's submit deadline (ms): its queued orders held for NOT_READY
+HELD_ORDERS = PREFIX + ":held:{bl}"
+HELD_LOCATIONS = PREFIX + ":held-locations"  # zset bl -> the latest deadline of its held orders
+# hash bl -> orders of the location that ended undelivered in a row (0: the field is deleted)
+UNDELIVERED_IN_A_ROW = PREFIX + ":undelivered-in-a-row"
 THROTTLE = (
     PREFIX + ":throttle:{bl}"
 )  # set while K-Series rate-limits this location (PX = Retry-After)

@@ -42,7 +42,7 @@ from worker.events import (
 )
 from worker.kseries.call_log import calls_for
 from worker.kseries.client import KSeriesClient
-from worker.kseries.models import ApplyPayment, Readiness, describe_error
+from worker.kseries.models import ApplyPayment, describe_error
 from worker.kseries.notifications import (
     AccountNotification,
     ItemNotification,
@@ -52,6 +52,7 @@ from worker.kseries.notifications import (
 )
 from worker.lease import kept_leased
 from worker.lifecycle import Action, Policy, apply, next_action
+from worker.locations import HOLD_S, Locations, not_ready, why_not_ready
 from worker.notifications import (
     as_event,
     from_account,
@@ -73,7 +74,6 @@ RATE_LIMIT_MAX_S = 300.0
 TOKENS_REFUSED = "K-Series refused our tokens; waiting for `orderflow auth login`"
 TOKENS_HOLD_S = 30.0  # how often a held order looks again whether a login happened
 MAX_NOTIFICATION_FAILURES = 3  # unexpected errors on one notification before it is parked
-READINESS_FIELDS = {"status", "posStatus", "lastUpdatedAt", "onlineOrderingApiConfiguration"}
 
 
 def utcnow() -> datetime:
@@ -103,6 +103,7 @@ class Engine:
         self.client = client
         self.policy = policy
         self.clock = clock
+        self.locations = Locations(store, policy, clock)  # readiness holds, per-location gauges
 
     # --- orders -------------------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class Engine:
             before.reference,
             lambda o: apply(o, event, self.clock(), self.policy),
         )
+        self.locations.recorded(before, after)
         if after.status is not before.status:
             self.store.count("transitions", f"{before.status}->{after.status}")
             log.info(
@@ -159,13 +161,18 @@ class Engine:
         return after
 
     def _perform(self, action: Action, order: Order) -> Event:
-        if action is Action.SUBMIT and self.tokens_refused(order.business_location_id):
+        bl = order.business_location_id
+        if action is Action.SUBMIT and self.tokens_refused(bl):
             return Held("submit", TOKENS_REFUSED, TOKENS_HOLD_S)
+        # What K-Series last pushed about the location (one Redis read): NOT_READY holds the
+        # order unsent; known READY spares the pre-flight call; unknown or stale decides nothing.
+        kept = self.locations.readiness(bl) if action is Action.SUBMIT else None
+        if kept is not None and (why := not_ready(kept)):
+            return Held("submit", why, HOLD_S)
         if action is Action.POST_PAYMENT:
             # The reference must be on a replica before K-Series sees it: a promoted replica
             # without it would pay again under a new one. NotReplicated: the timer retries.
             self.store.confirm_replicated(order)
-        bl = order.business_location_id
         spacing_ms = max(1, int(self.policy.rate_limit_spacing.total_seconds() * 1000))
         member = f"o:{order.key}"
         turn = self.store.next_turn(bl, member, self.clock(), spacing_ms)
@@ -173,7 +180,7 @@ class Engine:
             return Throttled(_call_name(action), turn)
         try:
             with calls_for(bl, order.reference):  # the ops page's call log (kseries.call_log)
-                return self._call(action, order)
+                return self._call(action, order, preflight=kept is None)
         except RateLimited as exc:
             wait = exc.retry_after_s if exc.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
             hold = min(max(wait, 0.001), RATE_LIMIT_MAX_S)
@@ -206,16 +213,15 @@ class Engine:
                 return SubmitRejected(str(exc))
             return Retry(_call_name(action), str(exc), retry_after)
 
-    def _call(self, action: Action, order: Order) -> Event:
+    def _call(self, action: Action, order: Order, *, preflight: bool = True) -> Event:
         bl, ref = order.business_location_id, order.reference
         if action is Action.SUBMIT:
-            if self.readiness_check:
+            if self.readiness_check and preflight:
                 readiness = self.client.readiness(bl)
                 if readiness.status != "READY":
                     # Hold the order rather than burn its delivery window on a closed location.
-                    return Retry(
-                        "readiness", f"location not ready for online orders ({_why(readiness)})"
-                    )
+                    why = why_not_ready(readiness.status, readiness.posStatus)
+                    return Retry("readiness", f"location not ready for online orders ({why})")
             answer = self.client.submit_order(order.submission.type, order.submission.order)
             return SubmitAccepted(duplicate=answer == "duplicate")
         if action is Action.SUBMIT_DEADLINE:
@@ -282,11 +288,8 @@ class Engine:
         except ValidationError as exc:
             self._park(note_id, "unreadable", describe_error(exc))
             return None
-        if isinstance(note, ReadinessNotification):  # kept per location for what may use it
-            # never from the future: one stamped 9999 would pin its status for the key's life
-            updated = min(note.lastUpdatedAt or self.clock(), self.clock())
-            kept = note.model_dump(mode="json", include=READINESS_FIELDS)
-            self.store.record_readiness(note.businessLocationId, kept, updated)
+        if isinstance(note, ReadinessNotification):  # kept per location; READY wakes held orders
+            self.locations.keep(note)
         if isinstance(note, ReadinessNotification | ItemNotification):
             bl = note.businessLocationId
             log.info("webhook.recorded", kind=kind_of(note), business_location_id=bl)
@@ -325,18 +328,6 @@ class Engine:
             return note.businessLocationId, note.thirdPartyReference
         locations = self.store.locations_for(note.thirdPartyReference)
         return (locations[0], note.thirdPartyReference) if len(locations) == 1 else None
-
-
-def _why(readiness: Readiness) -> str:
-    status = readiness.posStatus or {}
-    reasons = [
-        f"sales period {status['salesPeriod']}"
-        if status.get("salesPeriod") not in (None, "OPENED")
-        else "",
-        "online orders disabled on the POS" if status.get("acceptingOnlineOrders") is False else "",
-        "no devices available" if status.get("availableDevices") is False else "",
-    ]
-    return ", ".join(r for r in reasons if r) or readiness.status
 
 
 def _call_name(action: Action) -> str:

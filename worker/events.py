@@ -16,6 +16,7 @@ __all__ = [
     "CheckRead",
     "Event",
     "Held",
+    "LocationReady",
     "OrderNews",
     "PaymentAccepted",
     "PaymentNews",
@@ -87,6 +88,14 @@ class Held:
 
     call: str
     reason: str
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class LocationReady:
+    """K-Series says the order's location takes online orders again (ORDER_API `READY`): an
+    order held for its readiness goes in `wait_s` (its turn), not at its next look."""
+
     wait_s: float
 
 
@@ -183,6 +192,7 @@ Event = (
     | Retry
     | Throttled
     | Held
+    | LocationReady
     | AccessDenied
     | SaleFound
     | SaleNotFound

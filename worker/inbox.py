@@ -10,6 +10,7 @@ in the unmatched list with the reason, never retried for its whole retention.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -119,6 +120,9 @@ class NotificationInbox:
             pipe.multi()
             document = {**readiness, "updated_ms": stamp}
             pipe.set(key, json.dumps(document, default=str), ex=k.NOTIFICATION_TTL_S)
+            # the locations `/metrics` reports readiness for (`LocationStore`), trimmed by age
+            pipe.zadd(k.READINESS_LOCATIONS, {str(bl): int(time.time() * 1000)})
+            pipe.expire(k.READINESS_LOCATIONS, k.NOTIFICATION_TTL_S)
             return True
 
         with self._errors():

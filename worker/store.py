@@ -25,6 +25,7 @@ import redis
 from worker import constants as k
 from worker.errors import OrderNotFound, StoreUnavailable
 from worker.inbox import NotificationInbox
+from worker.location_store import LocationStore
 from worker.order import Order, Status
 from worker.replication import NO_REPLICAS, ReplicatedWrites, Replication
 
@@ -65,10 +66,10 @@ def _redis_errors() -> Iterator[None]:
         raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
 
 
-class OrderStore(NotificationInbox, ReplicatedWrites):
+class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
     """Orders, timers and notifications in Redis (an injected client, decode_responses=True);
-    notifications and readiness are `worker.inbox`'s part of it, confirming writes on replicas
-    `worker.replication`'s."""
+    notifications and readiness are `worker.inbox`'s part of it, per-location keys
+    `worker.location_store`'s, confirming writes on replicas `worker.replication`'s."""
 
     _errors = staticmethod(_redis_errors)
 

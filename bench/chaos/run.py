@@ -89,16 +89,15 @@ def _break_things(
         stack.kill("worker")
         stack.start_worker()
 
-    reach("storm starts")
-    _configure(http, stack, {**STORM, "storm_locations": list(STORM_LOCATIONS)})
-    log(f"429 storm on {len(STORM_LOCATIONS)} of {LOCATIONS} locations")
-
     def worker_kill() -> None:
         seconds, watched = probe.worker_kill(restart_worker)
         report.kill_recovery_s.append(seconds)
         report.kill_watched.append(watched)
         log(f"worker SIGKILLed: the {watched} orders due then moved again within {seconds:.1f} s")
 
+    reach("storm starts")
+    _configure(http, stack, {**STORM, "storm_locations": list(STORM_LOCATIONS)})
+    log(f"429 storm on {len(STORM_LOCATIONS)} of {LOCATIONS} locations")
     reach("worker SIGKILL 1")
     worker_kill()
     reach("sweeper SIGKILL")

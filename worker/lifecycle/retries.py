@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from worker.events import AccessDenied, Held, Retry, Throttled
+from worker.events import AccessDenied, Held, LocationReady, Retry, Throttled
 from worker.lifecycle.moves import move, note, replace_payment
 from worker.lifecycle.policy import Policy, send_until
 from worker.order import Order, Status
@@ -32,6 +32,7 @@ __all__ = [
     "RATE_LIMITED",
     "access_denied",
     "held",
+    "location_ready",
     "retry",
     "throttled",
 ]
@@ -100,6 +101,18 @@ def held(order: Order, event: Held, now: datetime, policy: Policy) -> Order:
         updates["wake_at"] = max(now, min(updates["wake_at"], order.submit_deadline))
         updates["last_error"] = f"{HELD}{event.reason}"
     return note(order, now, "held", detail, **updates)
+
+
+def location_ready(order: Order, event: LocationReady, now: datetime, policy: Policy) -> Order:
+    """The location is ready again: a queued order goes at its turn, never later than its own
+    next look would have; the submit itself decides (the readiness may have changed again)."""
+    if order.status is not Status.QUEUED:
+        return note(order, now, "readiness.ready", f"ignored: already {order.status}")
+    turn = now + timedelta(seconds=max(0.0, event.wait_s))
+    wake = turn if order.wake_at is None else min(order.wake_at, turn)
+    left = max(0.0, (wake - now).total_seconds())
+    detail = f"location ready for online orders again (K-Series notified): sending in {left:.1f} s"
+    return note(order, now, "readiness.ready", detail, wake_at=wake)
 
 
 def _failed(

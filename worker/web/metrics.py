@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from worker.engine import utcnow
 from worker.errors import StoreUnavailable
 from worker.kseries.logins import LoginState
+from worker.locations import not_ready
 from worker.store import OrderStore
 
 __all__ = ["build_registry"]
@@ -51,6 +52,7 @@ def build_registry(
         ["business_id"],
         registry=registry,
     )
+    locations = _LocationGauges(registry)
 
     calls = Counter(
         "orderflow_kseries_calls",
@@ -80,6 +82,7 @@ def build_registry(
                 orders.labels(status=str(status)).set(count)
             lag.set(store.timer_lateness_ms(utcnow()) / 1000)
             pending.set(store.pending_timers())
+            locations.refresh(store)
             if logins is not None:
                 _token_gauges(logins(), refused, refresh_left)
             for label, value in store.counters("kseries_calls").items():
@@ -97,6 +100,44 @@ def build_registry(
 
     registry.refresh = refresh  # type: ignore[attr-defined]
     return registry, webhooks
+
+
+class _LocationGauges:
+    """Per-location gauges for the alerts: each refresh drops locations that left the store."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        label = ["business_location_id"]
+        self.undelivered = Gauge(
+            "orderflow_location_delivery_failures_in_a_row",
+            "Orders of the location that ended undelivered in a row (no device took them)",
+            label,
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "orderflow_location_ready",
+            "1 when the latest readiness K-Series pushed says the location takes online orders",
+            label,
+            registry=registry,
+        )
+        self.held = Gauge(
+            "orderflow_location_orders_held",
+            "Queued orders held unsent while K-Series says the location is not ready",
+            label,
+            registry=registry,
+        )
+
+    def refresh(self, store: OrderStore) -> None:
+        undelivered = store.undelivered_in_a_row()
+        readiness = store.readiness_by_location()
+        held = store.held_by_location(utcnow())
+        for gauge in (self.undelivered, self.ready, self.held):
+            gauge.clear()
+        for bl, count in undelivered.items():
+            self.undelivered.labels(business_location_id=str(bl)).set(count)
+        for bl, kept in readiness.items():
+            self.ready.labels(business_location_id=str(bl)).set(0 if not_ready(kept) else 1)
+        for bl, count in held.items():
+            self.held.labels(business_location_id=str(bl)).set(count)
 
 
 def _token_gauges(states: Sequence[LoginState], refused: Gauge, refresh_left: Gauge) -> None:

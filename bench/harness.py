@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import shutil
 import signal
@@ -145,7 +146,12 @@ class CpuSampler:
         for name, proc in self._procs.items():
             try:
                 t = proc.cpu_times()
-                out[name] = t.user + t.system + t.children_user + t.children_system
+                total = t.user + t.system + t.children_user + t.children_system
+                for child in proc.children(recursive=True):  # e.g. a supervised worker
+                    with contextlib.suppress(psutil.Error):
+                        c = child.cpu_times()
+                        total += c.user + c.system
+                out[name] = total
             except psutil.Error:
                 out[name] = self.samples[-1][1].get(name, 0.0) if self.samples else 0.0
         return out

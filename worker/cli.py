@@ -6,6 +6,7 @@ import importlib
 import json
 import signal
 import socket
+import sys
 import time
 from decimal import Decimal
 from typing import Any
@@ -98,15 +99,28 @@ def api(host: str, port: int) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--supervise/--no-supervise",
+    default=True,
+    show_default=True,
+    help="restart the Celery worker when it exits on its own (worker/supervise.py)",
+)
 @click.pass_context
-def worker(ctx: click.Context) -> None:
+def worker(ctx: click.Context, supervise: bool) -> None:
     """A Celery worker for all orderflow queues (extra options go to `celery worker`)."""
     defaults = (
         ["--pool", "threads", "--concurrency", "8"]
         if "--pool" not in ctx.args and "-P" not in ctx.args
         else []
     )
-    _celery(["worker", "-Q", ",".join(WORKER_QUEUES), "--loglevel", "INFO", *defaults, *ctx.args])
+    argv = ["worker", "-Q", ",".join(WORKER_QUEUES), "--loglevel", "INFO", *defaults, *ctx.args]
+    if not supervise:
+        _celery(argv)
+        return
+    from worker.supervise import supervise as run_supervised
+
+    configure_logging()
+    sys.exit(run_supervised([sys.executable, "-m", "celery", "-A", "worker", *argv]))
 
 
 @main.command()

@@ -23,8 +23,6 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 import redis
 
-from config.queues import WORKER_QUEUES
-
 if TYPE_CHECKING:
     from config.settings import Settings
 
@@ -232,29 +230,11 @@ class Stack:
         return self._spawn(name, [PY, "-m", "worker.cli", "sweeper"])
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
-        return self._spawn(
-            name,
-            [
-                PY,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(self.config.concurrency),
-                "-Q",
-                ",".join(WORKER_QUEUES),
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{os.getpid()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        )
+        """`orderflow worker` (supervised: a worker that dies on its own is started again)."""
+        threads = ["--pool", "threads", "--concurrency", str(self.config.concurrency)]
+        hostname = ["--hostname", f"{name}-{os.getpid()}@%h"]
+        quiet = ["--without-gossip", "--without-mingle"]
+        return self._spawn(name, [PY, "-m", "worker.cli", "worker", *threads, *hostname, *quiet])
 
     def settings(self) -> Settings:
         """The Settings every orderflow process of this stack runs with."""

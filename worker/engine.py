@@ -167,7 +167,7 @@ class Engine:
         # What K-Series last pushed about the location (one Redis read): NOT_READY holds the
         # order unsent; known READY spares the pre-flight call; unknown or stale decides nothing.
         kept = self.locations.readiness(bl) if action is Action.SUBMIT else None
-        if False and kept is not None and (why := not_ready(kept)):
+        if kept is not None and (why := not_ready(kept)):
             return Held("submit", why, HOLD_S)
         if action is Action.POST_PAYMENT:
             # The reference must be on a replica before K-Series sees it: a promoted replica

@@ -83,8 +83,9 @@ class Retry:
 @dataclass(frozen=True)
 class Held:
     """A call not made because it cannot succeed now (K-Series refused our tokens: nothing
-    works until `orderflow auth login`): look again in `wait_s`. Like `Throttled`, no attempt is
-    spent, and an order that was never sent is not looked for at its deadline."""
+    works until `orderflow auth login`; or it said the location is not ready, `worker.locations`):
+    look again in `wait_s`. Like `Throttled`, no attempt is spent, and an order that was never
+    sent is not looked for at its deadline."""
 
     call: str
     reason: str

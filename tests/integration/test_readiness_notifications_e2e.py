@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,10 @@ def history(api: httpx.Client, ref: str) -> list[dict[str, Any]]:
     return entries
 
 
+def was_held(api: httpx.Client, ref: str) -> bool:
+    return any(h["event"] == "held" for h in history(api, ref))
+
+
 def test_a_not_ready_location_holds_its_orders_and_ready_sends_them_at_once(
     stack: Stack, api: httpx.Client
 ) -> None:
@@ -104,7 +109,7 @@ def test_a_not_ready_location_holds_its_orders_and_ready_sends_them_at_once(
         assert api.post("/orders", json=body).status_code == 202
     # Then each waits queued, its history saying why, and none reached K-Series
     for ref in refs:
-        until(lambda r=ref: any(h["event"] == "held" for h in history(api, r)), f"{ref} held")
+        until(partial(was_held, api, ref), f"{ref} held")
         view = api.get(f"/orders/{BL}/{ref}").json()
         assert view["status"] == "queued"
         held = next(h for h in view["history"] if h["event"] == "held")

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.builders import BL, T0, new_order
+from tests.builders import BL, T0, new_order, policy
 from tests.kseries_fake import Clock, FakeKSeries, engine_with
 from worker import constants as k
 from worker import locations
 from worker.engine import Engine
+from worker.events import LocationReady
+from worker.lifecycle import apply
 from worker.order import Order, Status
 
 CLOSED = {"salesPeriod": "CLOSED", "acceptingOnlineOrders": False, "availableDevices": False}
@@ -104,17 +106,16 @@ def test_ready_sends_the_held_orders_at_once_a_turn_each(
     notify(engine, readiness("READY", OPENED, at="2026-11-22T12:00:01Z"))
     # Then every held order is due now, `rate_limit_spacing` apart (its timer with it)
     spacing = engine.policy.rate_limit_spacing
-    due = {}
+    due = []
     for n in range(3):
         order = engine.store.get(BL, f"shop-{n}")
-        assert order is not None
+        assert order is not None and order.wake_at is not None
         assert order.history[-1].event == "readiness.ready"
         assert order.history[-1].detail.startswith("location ready for online orders again")
-        due[order.reference] = order.wake_at
-        assert engine.store._r.zscore(k.TIMERS, f"o:{order.key}") == int(
-            order.wake_at.timestamp() * 1000  # type: ignore[union-attr]
-        )
-    assert sorted(due.values()) == [clock.now + spacing * n for n in range(3)]
+        due.append(order.wake_at)
+        timer = engine.store._r.zscore(k.TIMERS, f"o:{order.key}")
+        assert timer == int(order.wake_at.timestamp() * 1000)
+    assert sorted(due) == [clock.now + spacing * n for n in range(3)]
     # And each goes to K-Series at its turn: the kept READY spares the pre-flight call too
     clock.tick(1)
     for n in range(3):
@@ -205,3 +206,14 @@ def test_without_any_readiness_kept_orders_go_as_before(
     order = queue(engine, "shop-1")
     assert order is not None and order.status is Status.SUBMITTED
     assert kseries.paths() == ["/o/op/1/order/local"]
+
+
+def test_ready_leaves_an_order_that_is_due_sooner_and_an_order_already_sent_as_they_are() -> None:
+    sooner = new_order("shop-1").model_copy(update={"wake_at": T0 + timedelta(seconds=1)})
+    woken = apply(sooner, LocationReady(5.0), T0, policy())
+    assert woken.wake_at == T0 + timedelta(seconds=1)
+    assert woken.history[-1].event == "readiness.ready"
+    sent = new_order("shop-2").model_copy(update={"status": Status.SUBMITTED, "wake_at": None})
+    after = apply(sent, LocationReady(0.0), T0, policy())
+    assert after.wake_at is None
+    assert after.history[-1].detail == "ignored: already submitted"

@@ -67,7 +67,8 @@ REASONS: tuple[Advice, ...] = (
     ),
     Advice(
         "`not sent: location not ready … until the submit deadline`",
-        "the readiness pre-flight said `NOT_READY` until the order's submit deadline",
+        "K-Series said `NOT_READY` (its readiness notification, or the pre-flight) until the "
+        "order's submit deadline",
         "open the location or enable online ordering; resubmit under a new reference",
         r"^not sent: location not ready",
     ),
@@ -158,8 +159,11 @@ REASONS: tuple[Advice, ...] = (
     ),
     Advice(
         "`not sent: access denied by K-Series until the submit deadline (…)`",
-        "`403` or `401`: the token has no access to the location, or was refused",
-        "fix the credentials (`orderflow auth login`); resubmit under a new reference",
+        "`403` or `401`: the token has no access to the location, or was refused; or no login "
+        "covers the location any more (`no K-Series login covers this business location`, "
+        "after `orderflow auth logout`)",
+        "fix the credentials (`orderflow auth login` for the location's business); resubmit "
+        "under a new reference",
         r"^not sent: access denied by K-Series",
     ),
     Advice(

@@ -168,9 +168,10 @@ REASONS: tuple[Advice, ...] = (
     ),
     Advice(
         "`not sent: K-Series refused our tokens; … until the submit deadline`",
-        "the refresh token was refused (`orderflow auth status` says `REFUSED`) from before the "
-        "order was sent until its deadline: it never reached K-Series",
-        "`orderflow auth login`; resubmit under a new reference",
+        "the refresh token of the location's business was refused (`orderflow auth status` says "
+        "`REFUSED` for it) from before the order was sent until its deadline: it never reached "
+        "K-Series",
+        "`orderflow auth login` for that business; resubmit under a new reference",
         r"^not sent: K-Series refused our tokens",
     ),
     Advice(

@@ -8,15 +8,18 @@ process can answer in its place (and the fixtures never flush someone else's Red
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
 import redis
+import structlog
 from hypothesis import settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -66,6 +69,27 @@ def _hermetic_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Logging is process-global: each test ends with the configuration it started with, and no
+    logger is cached meanwhile. (structlog keeps a cached logger on the configuration of its
+    first use: after a test that called `configure_logging`, `capture_logs` in any later test
+    would miss the lines of every module logger that test had used.)"""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure = structlog.configure
+
+    def configure_uncached(**settings: Any) -> None:
+        configure(**{**settings, "cache_logger_on_first_use": False})
+
+    monkeypatch.setattr(structlog, "configure", configure_uncached)
+    yield
+    configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _socket_path(tmp_path_factory: pytest.TempPathFactory) -> Path:

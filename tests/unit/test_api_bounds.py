@@ -106,7 +106,7 @@ def test_a_delivery_limit_of_exactly_24_hours_is_accepted(api: Harness) -> None:
         "9999-12-31T00:00:00+00:00",
         "9999-12-31T23:59:59-23:59",
         "0001-01-01T00:00:00+23:59",
-        ahead(seconds=MAX_SCHEDULE_AHEAD_S + 60),
+        "beyond the horizon",  # computed when the test runs: collection may be long before
     ],
 )
 @pytest.mark.parametrize(
@@ -120,6 +120,8 @@ def test_a_delivery_limit_of_exactly_24_hours_is_accepted(api: Harness) -> None:
 def test_a_time_in_the_past_or_beyond_the_horizon_is_a_422(
     api: Harness, when: str, kind: str, name: str
 ) -> None:
+    if when == "beyond the horizon":
+        when = ahead(seconds=MAX_SCHEDULE_AHEAD_S + 3600)
     body = submission_body("r1", **{name: when})
     body["type"] = kind
     response = api.post(body)

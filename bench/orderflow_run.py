@@ -33,7 +33,7 @@ from bench.orders import (
     terminal_count,
 )
 from bench.series import Series, drain, ms, per_second, rate_in, steady_window
-from config.queues import QUEUE
+from config.queues import NEW_QUEUE, QUEUE
 from worker.stack import StackConfig
 
 __all__ = ["run_orderflow"]
@@ -64,7 +64,7 @@ class _Gate:
         in_flight = 0
         while not self._stop.is_set():
             try:
-                queued.append(int(self.r.llen(QUEUE)))
+                queued.append(int(self.r.llen(QUEUE)) + int(self.r.llen(NEW_QUEUE)))
                 in_flight = self.sent - (terminal_count(self.r) - self.base)
             except redis.RedisError:
                 self.open = False

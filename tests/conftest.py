@@ -80,6 +80,11 @@ def _logging_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     saved = structlog.get_config()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
     configure = structlog.configure
 
     def configure_uncached(**settings: Any) -> None:
@@ -90,6 +95,8 @@ def _logging_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     configure(**saved)
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, logger_level in levels.items():
+        logging.getLogger(name).setLevel(logger_level)
 
 
 def _socket_path(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -167,3 +167,24 @@ def test_retries_after_the_confirm_deadline_wake_from_now() -> None:
     order = apply(order, Retry("sale", "503"), late, P)
     assert order.status is Status.SUBMITTED
     assert order.wake_at == late + P.poll_initial
+
+
+def test_an_order_no_worker_sent_before_its_deadline_is_not_called_unreachable() -> None:
+    # Given an order that waited behind a backlog and was never tried (no call, no error),
+    from tests.builders import T0, new_order, policy
+    from worker.events import SubmitDeadline
+    from worker.lifecycle import apply
+    from worker.order import Status
+
+    order = new_order()
+    assert order.submit_attempts == 0 and order.last_error is None
+
+    # when its submit deadline comes,
+    failed = apply(order, SubmitDeadline(), order.submit_deadline, policy())
+
+    # then it fails for what happened (nothing was sent), not for an outage nobody saw.
+    assert failed.status is Status.FAILED
+    assert failed.failure_reason == (
+        "not sent: no worker was free to send it before the submit deadline"
+    )
+    assert failed.history[-1].at >= T0

@@ -35,6 +35,8 @@ def stderr(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     levels = {name: logging.getLogger(name).level for name in NOISY}
+    for name in NOISY:  # as in a fresh process, whatever ran before
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
     def configure(tty: bool = False, **options: Any) -> Terminal:
         out = Terminal(tty)

@@ -72,6 +72,7 @@ def test_readme_statuses_table_is_the_code_s_mapping_row_for_row() -> None:
             20,
         ),
         ("stopped after 5 unexpected errors: KeyError at worker/engine.py:120", 21),
+        ("not sent: no worker was free to send it before the submit deadline", 22),
     ],
 )
 def test_each_reason_the_lifecycle_gives_finds_its_readme_row(reason: str, row: int) -> None:

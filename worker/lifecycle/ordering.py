@@ -64,9 +64,16 @@ def submit_rejected(order: Order, event: SubmitRejected, now: datetime, policy: 
     return move(order, Status.FAILED, now, "submit.rejected", reason, failure_reason=reason)
 
 
+NOT_TRIED = "not sent: no worker was free to send it before the submit deadline"
+
+
 def submit_deadline(order: Order, event: SubmitDeadline, now: datetime, policy: Policy) -> Order:
     if order.status is not Status.QUEUED:
         return note(order, now, "submit.deadline", "ignored: already submitted")
+    if order.submit_attempts == 0 and order.last_error is None:
+        # Never tried: the order waited behind a backlog of new orders, K-Series was never asked.
+        reason = NOT_TRIED
+        return move(order, Status.FAILED, now, "submit.deadline", reason, failure_reason=reason)
     last = order.last_error or "no answer before the submit deadline"
     if last.startswith("readiness:"):
         reason = f"not sent: {last.removeprefix('readiness: ')} until the submit deadline"

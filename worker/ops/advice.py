@@ -183,6 +183,13 @@ REASONS: tuple[Advice, ...] = (
         "fixed",
         r"^stopped after \S+ unexpected errors",
     ),
+    Advice(
+        "`not sent: no worker was free to send it before the submit deadline`",
+        "the order waited behind a backlog of new orders for its whole delivery limit; K-Series "
+        "was never asked",
+        "add workers (or CPU) for the rate you take orders at; resubmit under a new reference",
+        r"^not sent: no worker was free",
+    ),
 )
 
 # README's statuses table: status -> (meaning, what to do).

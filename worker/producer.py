@@ -191,7 +191,6 @@ class Producer:
             created=created,
         )
 
-
     def _check_covered(self, bl: int, ref: str) -> None:
         """An order no K-Series login can send is refused before anything is stored (the same
         body again, for an order stored before its business logged out, gets its receipt)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import fakeredis
@@ -11,29 +11,14 @@ import httpx
 import pytest
 
 from tests.builders import BL, T0, new_order, policy
+from tests.kseries_fake import SALE, Clock
 from worker.engine import Engine
 from worker.kseries.client import KSeriesClient
 from worker.order import Order, PaymentStatus, Status
 from worker.store import OrderStore
 
 OK = {"status": "ok"}
-SALE = {
-    "accountFiscId": "A1.1",
-    "salesLines": [{"totalNetAmountWithTax": "18.15"}],
-    "payments": [{"netAmountWithTax": "16.50"}],
-}
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Script:

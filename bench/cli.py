@@ -6,9 +6,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from bench.demo_businesses import BusinessAccount
 
 __all__ = ["bench", "chaos", "demo"]
 
@@ -133,20 +136,25 @@ def bench(  # noqa: PLR0917 -- click passes options by name
     "or .env]",
 )
 def demo(api_url: str | None, sandbox_url: str | None, token: str | None) -> None:
-    """Run sample orders (every lifecycle outcome) and print how each ended."""
+    """Run sample orders (every lifecycle outcome) and print how each ended: on its own stack,
+    for two restaurant businesses side by side, each logged in with its own tokens."""
     from bench.demo import SCENARIOS, table, unexpected
+    from bench.demo_businesses import RESTAURANTS, accounts_table
 
+    found: list[BusinessAccount] = []
     with plainly():
         if api_url:
             rows = _demo_on(api_url, sandbox_url, token)
         else:
             click.echo(
-                f"starting a local stack for {len(SCENARIOS)} scenarios "
-                "(logs in a temporary directory)"
+                f"starting a local stack for {len(RESTAURANTS)} restaurant businesses, "
+                f"{len(SCENARIOS)} scenarios each (logs in a temporary directory)"
             )
-            rows = _demo_on_own_stack()
+            rows, found = _demo_on_own_stack()
     click.echo(table(rows))
-    if any(unexpected(row) for row in rows):
+    if found:
+        click.echo("\n" + accounts_table(found))
+    if any(unexpected(row) for row in rows) or not all(a.ok for a in found):
         sys.exit(1)
 
 
@@ -175,25 +183,11 @@ def _configured_token() -> str | None:
     return secret.get_secret_value() if secret else None
 
 
-def _demo_on_own_stack() -> list[dict[str, Any]]:
+def _demo_on_own_stack() -> tuple[list[dict[str, Any]], list[BusinessAccount]]:
     """Its own private stack: its own Redis, never the deployment's settings or `.env`."""
-    from bench.demo import OFFLINE_LOCATION, run_scenarios
-    from worker.stack import Stack, StackConfig
+    from bench.demo_businesses import run_side_by_side
 
-    config = StackConfig.private(
-        pos_delay_s=0.5,
-        min_ttl_ms=5_000,
-        sandbox_args=["--offline", str(OFFLINE_LOCATION)],
-        env={
-            "ORDERFLOW_WEBHOOK_WAIT_MS": "1500",
-            "ORDERFLOW_CONFIRM_GRACE_MS": "2000",
-            "ORDERFLOW_PAYMENT_GRACE_MS": "2000",
-            "ORDERFLOW_ORDER_TTL_MS": "5000",
-            "ORDERFLOW_PAYMENT_TTL_MS": "10000",
-        },
-    )
-    with Stack(config) as stack:
-        return run_scenarios(stack.api_url, ttl_ms=5_000)
+    return run_side_by_side(log=click.echo)
 
 
 @click.command()

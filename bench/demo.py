@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ import httpx
 __all__ = [
     "SCENARIOS",
     "DemoError",
+    "Plan",
     "Scenario",
     "location_offline",
     "run_scenarios",
@@ -120,6 +121,10 @@ def location_offline(sandbox_url: str, location: int = OFFLINE_LOCATION) -> Iter
             httpx.post(f"{admin}/online", timeout=10.0)
 
 
+# What to submit, in order: (the business a row is labelled with, or None, scenario).
+Plan = Sequence[tuple[str | None, Scenario]]
+
+
 def run_scenarios(
     api_url: str,
     *,
@@ -127,54 +132,57 @@ def run_scenarios(
     timeout_s: float = 120.0,
     ttl_ms: int | None = None,
     skip: dict[str, str] | None = None,
+    plan: Plan | None = None,
 ) -> list[dict[str, Any]]:
-    """Submit every scenario at once (but those in `skip`: name -> why), wait for each to end;
-    one row per scenario.
+    """Submit every order of `plan` at once, in its order (default: each scenario once, for
+    the one business configured), but scenarios named in `skip` (name -> why); wait for each
+    to end; one row per order, with its `business` when the plan names one.
 
     Raises:
         DemoError: the API cannot be reached or refuses the orders.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    skip = skip or {}
+    plan = plan if plan is not None else [(None, scenario) for scenario in SCENARIOS]
     try:
         with httpx.Client(base_url=api_url, headers=headers, timeout=10.0) as http:
-            rows = _run(http, timeout_s, ttl_ms, skip)
+            rows = _run(http, plan, timeout_s, ttl_ms, skip or {})
     except httpx.HTTPError as exc:
         raise DemoError(f"the API at {api_url}: {_why(exc)}") from None
     return rows
 
 
 def _run(
-    http: httpx.Client, timeout_s: float, ttl_ms: int | None, skip: dict[str, str]
+    http: httpx.Client, plan: Plan, timeout_s: float, ttl_ms: int | None, skip: dict[str, str]
 ) -> list[dict[str, Any]]:
-    started = {}
-    for scenario in SCENARIOS:
+    started: dict[int, tuple[str, float]] = {}
+    for i, (_, scenario) in enumerate(plan):
         if scenario.name not in skip:
             response = http.post("/orders", json=scenario_body(scenario, ttl_ms=ttl_ms))
             response.raise_for_status()
-            started[scenario.name] = (response.json()["statusUrl"], time.monotonic())
+            started[i] = (response.json()["statusUrl"], time.monotonic())
     deadline = time.monotonic() + timeout_s
     pending = dict(started)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[int, dict[str, Any]] = {}
     while pending and time.monotonic() < deadline:
-        for name, (url, t0) in list(pending.items()):
+        for i, (url, t0) in list(pending.items()):
             response = http.get(url)
             response.raise_for_status()
             if response.json()["status"] in TERMINAL:
-                results[name] = {**response.json(), "wall_s": time.monotonic() - t0}
-                del pending[name]
+                results[i] = {**response.json(), "wall_s": time.monotonic() - t0}
+                del pending[i]
         time.sleep(0.2)
     rows = []
-    for scenario in SCENARIOS:
+    for i, (business, scenario) in enumerate(plan):
         row: dict[str, Any] = {"scenario": scenario.name, "expected": scenario.expected}
+        if business is not None:
+            row["business"] = business
         if scenario.name in skip:
             rows.append(
                 row | {"status": SKIPPED, "wall_s": 0.0, "failureReason": skip[scenario.name]}
             )
             continue
-        url, t0 = started[scenario.name]
-        view = results.get(scenario.name)
-        view = view or {**http.get(url).json(), "wall_s": time.monotonic() - t0}
+        url, t0 = started[i]
+        view = results.get(i) or {**http.get(url).json(), "wall_s": time.monotonic() - t0}
         rows.append(row | view)
     return rows
 
@@ -199,13 +207,18 @@ def _why(exc: httpx.HTTPError) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table: scenario, expected, status, seconds, why."""
-    lines = [f"{'scenario':<28} {'expected':<16} {'status':<16} {'secs':>6}  why", "-" * 110]
+    """A plain-text table: scenario, expected, status, seconds, why; led by the business when
+    the rows name one (every column ends at least two spaces before the next)."""
+    width = max((len(row.get("business", "")) for row in rows), default=0)
+    lead = f"{'business':<{width + 2}}" if width else ""
+    lines = [f"{lead}{'scenario':<28} {'expected':<16} {'status':<16} {'secs':>6}  why"]
+    lines.append("-" * (110 + len(lead)))
     for row in rows:
         ended = [h for h in row.get("history", []) if h["status"] == row["status"]]
         why = row.get("failureReason") or (ended[0]["detail"] if ended else "")
         mark = "  <-- unexpected" if unexpected(row) else ""
-        cells = f"{row['scenario']:<28} {row['expected']:<16} {row['status']:<16}"
+        lead = f"{row.get('business', ''):<{width + 2}}" if width else ""
+        cells = f"{lead}{row['scenario']:<28} {row['expected']:<16} {row['status']:<16}"
         secs = "" if row["status"] == SKIPPED else f"{row['wall_s']:.1f}"
         lines.append(f"{cells} {secs:>6}  {why}{mark}")
     return "\n".join(lines)

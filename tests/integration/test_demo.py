@@ -1,8 +1,10 @@
-"""`orderflow demo`: hermetic on its own stack, honest on someone else's, one line when it fails."""
+"""`orderflow demo`: hermetic on its own stack, two businesses side by side there, honest on
+someone else's (one business, as configured), one line when it fails."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +14,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from bench.demo import OFFLINE_LOCATION
+from bench.demo import OFFLINE_LOCATION, SCENARIOS
+from bench.demo_businesses import RESTAURANTS
 from tests.integration.conftest import FAST_ENV, fast_stack_config
 from worker.cli import main
 from worker.stack import Stack, free_port
@@ -40,8 +43,18 @@ def rows(output: str) -> dict[str, str]:
     return table
 
 
+def cells(output: str, first: str) -> list[list[str]]:
+    """The lines of the output starting with `first`, split into cells (two spaces or more
+    between cells)."""
+    return [
+        re.split(r"\s{2,}", line.strip()) for line in output.splitlines() if line.startswith(first)
+    ]
+
+
 @pytest.mark.timeout(300)
-def test_the_demo_ignores_a_dot_env_in_the_directory_it_is_run_from(tmp_path: Path) -> None:
+def test_the_demo_runs_two_businesses_side_by_side_on_their_own_tokens_ignoring_a_dot_env(
+    tmp_path: Path,
+) -> None:
     # Given a deployment's .env in the directory the demo is run from, with a producer token
     project = tmp_path / "project"
     project.mkdir()
@@ -58,10 +71,32 @@ def test_the_demo_ignores_a_dot_env_in_the_directory_it_is_run_from(tmp_path: Pa
         check=False,
     )
     # Then its private stack never read the .env (no 401), and every scenario ended as expected
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "unexpected" not in result.stdout
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-3000:]
+    assert "unexpected" not in out
     assert "Traceback" not in result.stderr
-    assert rows(result.stdout)["offline location"].split()[:2] == ["failed", "failed"]
+    # And each business logged in through its own code, and has the webhook registered
+    for r in RESTAURANTS:
+        locations = f"{r.location}, {r.offline_location}"
+        assert f"logged in business {r.id} ({r.name}): locations {locations}" in out
+    assert "webhook created for business 101, created for business 202" in out
+    # And both businesses ran every scenario once, each ending as expected
+    for r in RESTAURANTS:
+        assert len(cells(out, r.name)) == len(SCENARIOS), out
+        ended = {row[1]: row[2:4] for row in cells(out, r.name)}
+        assert ended == {s.name: [s.expected, s.expected] for s in SCENARIOS}, out
+    # And per business: every order as expected, three payments applied once, many calls,
+    # none on the other business's tokens, and a token pair issued to it (its login's)
+    for r in RESTAURANTS:
+        [account] = cells(out, f"{r.id} {r.name}")
+        assert account[1:5] == ["7 of 7", "4", "1", "2"], out
+        payments, amount, twice, calls, wrong, pairs = account[5:]
+        assert (payments, amount, twice, wrong) == ("3", "3.05", "0", "0"), out
+        assert int(calls) >= 7
+        assert int(pairs) >= 1
+    # And no token reached the output (payment references are lowercase hex)
+    long_words = re.findall(r"[A-Za-z0-9_-]{24,}", out)
+    assert [w for w in long_words if not re.fullmatch(r"-+|(pay-)?[0-9a-f]+", w)] == [], out
 
 
 def test_the_offline_scenario_marks_its_location_offline_through_the_sandbox_given(

@@ -90,14 +90,14 @@ class RefreshingAuth(httpx.Auth):
             expired = pair.expired(now)
             pair = self._refresh(pair, wait=expired, reason="expired" if expired else "ahead")
         if pair is not None:
-            request.headers["Authorization"] = f"Bearer {pair.access}"
+            _authorize(request, pair)
         response = yield request
         if response.status_code != 401 or pair is None:
             return
         fresh = self._after_401(pair)
         if fresh is None:
             return  # nothing better to try: the 401 stands
-        request.headers["Authorization"] = f"Bearer {fresh.access}"
+        _authorize(request, fresh)
         yield request
 
     def _after_401(self, used: TokenPair) -> TokenPair | None:
@@ -223,6 +223,11 @@ class RefreshingAuth(httpx.Auth):
             return
         if not stored:
             log.warning("oauth.replaced_meanwhile")  # a login stored another pair: it wins
+
+
+def _authorize(request: httpx.Request, pair: TokenPair) -> None:
+    """Set (or, for the retry after a 401, replace) the request's bearer."""
+    request.headers["Authorization"] = f"Bearer {pair.access}"
 
 
 def auth_for(

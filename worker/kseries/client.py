@@ -7,6 +7,7 @@ through float.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -58,6 +59,12 @@ NOT_COVERED = json.dumps(
         "for its business",
     }
 )
+# the path segment after each prefix is an id: a metric label names it by its role instead
+ROUTE_IDS = {
+    "/f/finance/": "{bl}",
+    "/o/op/1/order/accounts/": "{id}",
+    "/o/wh/1/webhook/": "{endpointId}",
+}
 AuthFor = Callable[[int], httpx.Auth | None]  # a location's auth; None: no login covers it
 
 
@@ -74,7 +81,7 @@ def _json_default(value: object) -> object:
 
 def dumps(model: BaseModel) -> bytes:
     """JSON as K-Series' schema wants it: amounts as numbers with two decimals (`6.10`)."""
-    payload = model.model_dump(mode="python", exclude_none=True)
+    payload = model.model_dump(exclude_none=True)
     return simplejson.dumps(payload, use_decimal=True, default=_json_default).encode()
 
 
@@ -100,15 +107,13 @@ def _retry_after(value: str | None, now: datetime | None = None) -> float | None
 
 
 def route_of(path: str) -> str:
-    """A path with its ids replaced, for metric labels: `/f/finance/{bl}/saleByExternalReference`."""
-    parts = path.split("/")
-    if path.startswith("/f/finance/") and len(parts) > 3:
-        parts[3] = "{bl}"
-    if path.startswith("/o/op/1/order/accounts/") and len(parts) > 5:
-        parts[5] = "{id}"
-    if path.startswith("/o/wh/1/webhook/") and len(parts) > 4:
-        parts[4] = "{endpointId}"
-    return "/".join(parts)
+    """A path with its id replaced, for metric labels: `/f/finance/{bl}/saleByExternalReference`
+    (one label per route, never one per location, check or endpoint)."""
+    for prefix, name in ROUTE_IDS.items():
+        if path.startswith(prefix):
+            _, slash, rest = path.removeprefix(prefix).partition("/")
+            return f"{prefix}{name}{slash}{rest}"
+    return path
 
 
 def _load(response: httpx.Response) -> Any:
@@ -246,12 +251,12 @@ class KSeriesClient:
 
     @staticmethod
     def _expect_ok(response: httpx.Response, path: str) -> None:
-        try:
+        """A 2xx without `{"status": "ok"}` does not say the order or payment was taken."""
+        with contextlib.suppress(ValueError):
             body = _load(response)
-        except ValueError:
-            body = None
-        if not (isinstance(body, dict) and body.get("status") == "ok"):
-            raise BadResponse(response.status_code, response.text, endpoint=path)
+            if isinstance(body, dict) and body.get("status") == "ok":
+                return
+        raise BadResponse(response.status_code, response.text, endpoint=path)
 
     @staticmethod
     def _check(response: httpx.Response, path: str) -> None:

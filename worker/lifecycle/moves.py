@@ -52,10 +52,8 @@ def move(
     """Move forward to `status`; terminal states clear the timer."""
     if status.rank < order.status.rank or order.status.terminal:
         raise AssertionError(f"illegal transition {order.status} -> {status}")
-    if status.terminal:
-        updates.setdefault("wake_at", None)
     entry = HistoryEntry(at=now, status=status, event=event, detail=detail)
-    return order.model_copy(update={**updates, "status": status, "history": history(order, entry)})
+    return _enter(order, entry, updates)
 
 
 def revise(
@@ -66,13 +64,20 @@ def revise(
     besides an operator's replay."""
     if not order.status.terminal:
         raise AssertionError(f"not a revision: {order.status} -> {status}")
-    if status.terminal:
-        updates.setdefault("wake_at", None)
     entry = HistoryEntry(at=now, status=status, event=event, detail=detail)
-    return order.model_copy(update={**updates, "status": status, "history": history(order, entry)})
+    return _enter(order, entry, updates)
 
 
-def merge(order: Order, snapshot: Snapshot) -> dict[str, Any]:
+def _enter(order: Order, entry: HistoryEntry, updates: dict[str, Any]) -> Order:
+    """The order in `entry.status`; a terminal status clears the timer unless told not to."""
+    if entry.status.terminal:
+        updates = {"wake_at": None, **updates}
+    return order.model_copy(
+        update={**updates, "status": entry.status, "history": history(order, entry)}
+    )
+
+
+def merge(snapshot: Snapshot) -> dict[str, Any]:
     """Account facts from K-Series' own answers about our order, keeping what we knew when it
     says nothing. A notification's claims (unverified) never name the check orderflow pays or
     the amounts it pays by; every value is validated as the record is, so none can poison it."""
@@ -80,7 +85,7 @@ def merge(order: Order, snapshot: Snapshot) -> dict[str, Any]:
         return {}
     updates: dict[str, Any] = {}
     with suppress(ValidationError):
-        updates |= _facts(account_identifier=snapshot.account_identifier or None)
+        updates = _facts(account_identifier=snapshot.account_identifier or None)
     total, paid = snapshot.total, snapshot.paid
     if total is not None and paid is not None and snapshot.unreadable is None:
         with suppress(ValidationError, ArithmeticError):
@@ -94,7 +99,7 @@ def _facts(**values: Any) -> dict[str, Any]:
 
 
 def confirm(order: Order, now: datetime, policy: Policy, event: str, snapshot: Snapshot) -> Order:
-    order = move(order, Status.CONFIRMED, now, event, "on the POS", **merge(order, snapshot))
+    order = move(order, Status.CONFIRMED, now, event, "on the POS", **merge(snapshot))
     return decide_settlement(order, now, policy)
 
 

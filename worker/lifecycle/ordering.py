@@ -70,6 +70,11 @@ NOT_TRIED = "not sent: no worker was free to send it before the submit deadline"
 def submit_deadline(order: Order, event: SubmitDeadline, now: datetime, policy: Policy) -> Order:
     if order.status is not Status.QUEUED:
         return note(order, now, "submit.deadline", "ignored: already submitted")
+    return fail_at_submit_deadline(order, now)
+
+
+def fail_at_submit_deadline(order: Order, now: datetime) -> Order:
+    """A queued order's submit deadline passed: failed, saying what kept it off the POS."""
     if order.submit_attempts == 0 and order.last_error is None:
         # Never tried: the order waited behind a backlog of new orders, K-Series was never asked.
         reason = NOT_TRIED
@@ -95,14 +100,14 @@ def sale_found(order: Order, event: SaleFound, now: datetime, policy: Policy) ->
     if order.status in (Status.QUEUED, Status.SUBMITTED):
         return confirm(order, now, policy, "sale.found", event.snapshot)
     if order.status is Status.CONFIRMED:
-        order = note(order, now, "sale.found", "account data", **merge(order, event.snapshot))
+        order = note(order, now, "sale.found", "account data", **merge(event.snapshot))
         return decide_settlement(order, now, policy)
-    return note(order, now, "sale.found", "late news", **merge(order, event.snapshot))
+    return note(order, now, "sale.found", "late news", **merge(event.snapshot))
 
 
 def sale_not_found(order: Order, event: SaleNotFound, now: datetime, policy: Policy) -> Order:
     if order.status is Status.QUEUED:
-        return submit_deadline(order, SubmitDeadline(), now, policy)
+        return fail_at_submit_deadline(order, now)
     if order.status is Status.SUBMITTED and order.confirm_deadline is not None:
         if now >= order.confirm_deadline:
             reason = "not on the POS before its delivery deadline"
@@ -181,7 +186,7 @@ def on_pos_after_giving_up(
             "on the POS after all (orderflow had not been able to look)",
             failure_reason=None,
             outcome_unknown=False,
-            **merge(order, snap),
+            **merge(snap),
         )
         return decide_settlement(reopened, now, policy)
     if order.status is Status.FAILED:
@@ -198,7 +203,7 @@ def on_pos_after_giving_up(
         reason,
         failure_reason=reason,
         outcome_unknown=False,
-        **merge(order, snap),
+        **merge(snap),
     )
 
 
@@ -211,11 +216,9 @@ def on_pos(order: Order, now: datetime, policy: Policy, name: str, snap: Snapsho
     ):
         return on_pos_after_giving_up(order, now, policy, name, snap)
     if order.status is Status.CONFIRMED and (snap.total is not None or snap.account_identifier):
-        return decide_settlement(
-            note(order, now, name, "account data", **merge(order, snap)), now, policy
-        )
+        return decide_settlement(note(order, now, name, "account data", **merge(snap)), now, policy)
     if order.status is Status.SETTLING and any(
         p.reference in snap.payment_references for p in order.payments
     ):
         return settle_from_check(order, snap, now, policy)
-    return note(order, now, name, "recorded", **merge(order, snap))
+    return note(order, now, name, "recorded", **merge(snap))

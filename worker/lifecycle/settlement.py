@@ -35,16 +35,16 @@ def check_read(order: Order, event: CheckRead, now: datetime, policy: Policy) ->
     if order.status in (Status.QUEUED, Status.SUBMITTED):
         return confirm(order, now, policy, "check.read", snap)
     if order.status is Status.CONFIRMED:
-        order = note(order, now, "check.read", "account data", **merge(order, snap))
+        order = note(order, now, "check.read", "account data", **merge(snap))
         return decide_settlement(order, now, policy)
     if order.status is not Status.SETTLING:
-        return note(order, now, "check.read", "late news", **merge(order, snap))
+        return note(order, now, "check.read", "late news", **merge(snap))
     return settle_from_check(order, snap, now, policy)
 
 
 def settle_from_check(order: Order, snap: Snapshot, now: datetime, policy: Policy) -> Order:
     """`settling` + the check as K-Series has it: applied, keep waiting, retry, or flag."""
-    updates = merge(order, snap)
+    updates = merge(snap)
     applied = [p for p in order.payments if p.reference in snap.payment_references]
     if applied:
         payments = order.payments

@@ -89,6 +89,10 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         self._on_status = on_status
         self._claim = client.register_script(_CLAIM)
 
+    def _batch(self) -> Any:
+        """A pipeline without MULTI: one round trip for commands that each stand alone."""
+        return self._r.pipeline(transaction=False)
+
     # --- orders -------------------------------------------------------------------------------
 
     @staticmethod
@@ -178,7 +182,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         """What `create` and later writes leave for each order, pipelined without the
         compare-and-set: for loading many records at once (the capacity benchmark)."""
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             for order in orders:
                 self._put(pipe, order, None)
                 self._timer(pipe, order)
@@ -204,7 +208,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         """Orders in `status` whose records have not expired, trimming those that have."""
         index, now = k.STATUS_INDEX.format(status=status), _now_ms()
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.zrangebyscore(index, now, "+inf")
             members = pipe.execute()[1]
@@ -218,7 +222,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         """Live orders per status (expired ones are trimmed, never counted)."""
         now = _now_ms()
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             for status in Status:
                 index = k.STATUS_INDEX.format(status=status)
                 pipe.zremrangebyscore(index, "-inf", now)
@@ -232,7 +236,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         """Best effort, like a count: a lost line in the call log must never fail an order."""
         key = k.CALLS_KEY.format(bl=bl, ref=ref)
         with suppress(redis.RedisError):
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             pipe.rpush(key, json.dumps(entry, default=str))
             pipe.ltrim(key, -k.CALLS_KEEP, -1)
             pipe.expire(key, k.RECORD_TTL_S)
@@ -251,7 +255,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         within `FAILURE_WINDOW_S` of the first."""
         key = k.FAILURES.format(member=member)
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=True)
+            pipe = self._r.pipeline()  # MULTI: all or nothing
             pipe.incr(key)
             pipe.expire(key, k.FAILURE_WINDOW_S, nx=True)
             count, _ = pipe.execute()
@@ -264,7 +268,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         with _redis_errors():
             left_ms = int(self._r.pttl(key))  # -1: no TTL (written by hand), -2: gone
             left_ms = k.RECORD_TTL_S * 1000 if left_ms == -1 else left_ms
-            pipe = self._r.pipeline(transaction=True)
+            pipe = self._r.pipeline()  # MULTI: all or nothing
             pipe.zrem(k.TIMERS, f"o:{member}")
             pipe.zrem(k.NEW_TIMERS, f"o:{member}")
             for status in Status:
@@ -325,7 +329,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         keys = (k.THROTTLE.format(bl=bl), k.THROTTLE_TURNS.format(bl=bl))
         args = (member, _ms(now), spacing_ms, k.TURN_KEEP_MS)
         with _redis_errors():
-            wait = cast(int, self._r.eval(script, 2, *keys, *args))
+            wait = self._r.eval(script, 2, *keys, *args)
         return int(wait) / 1000
 
     # --- timers -------------------------------------------------------------------------------
@@ -354,7 +358,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         concurrent task removed (its order ended) is not brought back."""
         leased = {member: _ms(now) + self._lease_ms}
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             pipe.zadd(k.TIMERS, leased, xx=True)
             pipe.zadd(k.NEW_TIMERS, leased, xx=True)
             pipe.execute()
@@ -362,7 +366,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
     def drop_timer(self, member: str) -> None:
         """An ended order's timer: nothing is due for it any more."""
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             pipe.zrem(k.TIMERS, member)
             pipe.zrem(k.NEW_TIMERS, member)
             pipe.execute()
@@ -387,7 +391,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
 
     def pending_timers(self) -> int:
         with _redis_errors():
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._batch()
             pipe.zcard(k.TIMERS)
             pipe.zcard(k.NEW_TIMERS)
             return sum(int(n) for n in pipe.execute())

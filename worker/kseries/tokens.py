@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import httpx
 import redis
@@ -235,15 +235,15 @@ class TokenStore:
         False when Redis cannot say (the calls themselves will tell)."""
         try:
             pair = self.get()
-            return pair is not None and bool(pair.refresh) and self.refused(pair.refresh or "")
+            return bool(pair and pair.refresh and self.refused(pair.refresh))
         except redis.RedisError:
             return False
 
     def lock(self) -> Lock:
-        return cast(
-            Lock,
-            self._r.lock(self._lock_key, timeout=LOCK_LEASE_S, sleep=0.05, blocking_timeout=None),
-        )
+        """The refresh lock, leased for LOCK_LEASE_S (its holder may die); each `acquire` says
+        how long it waits."""
+        lock: Lock = self._r.lock(self._lock_key, timeout=LOCK_LEASE_S, sleep=0.05)
+        return lock
 
 
 def is_refused(claim: str | bytes | None) -> bool:
@@ -336,39 +336,43 @@ class TokenEndpoint:
 
 
 def _pair_from(response: httpx.Response, now: datetime, previous_refresh: str | None) -> TokenPair:
-    status = response.status_code
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
+    status, body = response.status_code, _json_or_none(response)
     if 400 <= status < 500:
         error = body.get("error") if isinstance(body, dict) else None
         raise TokenRefused(status, str(error or f"HTTP {status}"))
     if status >= 500:
-        raise ServerError(status, "token endpoint error", endpoint="token")
+        raise ServerError(status, "", endpoint="token")  # the status says it all
     if not (isinstance(body, dict) and isinstance(body.get("access_token"), str)):
         # The body may hold tokens: never put it in an error.
-        raise BadResponse(status, "token answer without access_token", endpoint="token")
-    lifetime = _seconds(body.get("expires_in")) or DEFAULT_LIFETIME
+        raise BadResponse(status, "no_access_token", endpoint="token")
+    lifetime = _lifetime(body.get("expires_in"), DEFAULT_LIFETIME)
     # RFC 6749 6: no new refresh token in the answer means the old one stays valid (its expiry
     # is then unknown here: the caller keeps the one it knew).
     refresh = body.get("refresh_token") or previous_refresh
     refresh_expires_at = None
     if body.get("refresh_token"):
-        refresh_lifetime = _seconds(body.get("refresh_expires_in")) or DEFAULT_REFRESH_LIFETIME
+        refresh_lifetime = _lifetime(body.get("refresh_expires_in"), DEFAULT_REFRESH_LIFETIME)
         refresh_expires_at = now + refresh_lifetime
     return TokenPair(body["access_token"], refresh, now + lifetime, now, refresh_expires_at)
 
 
-def _seconds(value: Any) -> timedelta | None:
-    """A lifetime in seconds from the token endpoint; None when absent, zero or nonsense."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+def _json_or_none(response: httpx.Response) -> Any:
+    """The answer's JSON; None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
         return None
+
+
+def _lifetime(value: Any, default: timedelta) -> timedelta:
+    """A lifetime in seconds from the token endpoint; `default` when absent, zero or nonsense."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
     try:
         seconds = float(value)
     except ValueError:
-        return None
-    return timedelta(seconds=seconds) if 0 < seconds <= MAX_LIFETIME_S else None
+        return default
+    return timedelta(seconds=seconds) if 0 < seconds <= MAX_LIFETIME_S else default
 
 
 Reason = Literal["ahead", "expired", "401", "keepalive"]

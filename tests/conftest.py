@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ from config.settings import Settings, get_settings
 from worker.stack import find_redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if "MUTANT_UNDER_TEST" in os.environ:
+    # mutmut forks each mutant's run from a parent with threads: libuuid's clock-file lock can be
+    # held at the fork, and redis-py's Lock (uuid1 tokens) then hangs the child until the
+    # pytest timeout, which mutmut counts as a kill. Python's own uuid1 takes no such lock.
+    uuid._generate_time_safe = None  # type: ignore[attr-defined]
 # The session runs in an empty directory (below): keep hypothesis' examples with the project.
 hypothesis_settings.register_profile(
     "orderflow", database=DirectoryBasedExampleDatabase(ROOT / ".hypothesis" / "examples")

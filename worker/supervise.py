@@ -44,12 +44,12 @@ def supervise(
 ) -> int:
     """Run `argv`; after an unbidden non-zero exit, run it again (at most `max_restarts` times
     within `window_s`). Returns the last exit code."""
-    stopping = False
+    stopping: int = 0  # the stop signal asked for, once one came
     child: subprocess.Popen[bytes] | None = None
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
-        stopping = True
+        stopping = signum
         if child is not None and child.poll() is None:
             child.send_signal(signum)
 
@@ -58,6 +58,8 @@ def supervise(
     restarts: deque[float] = deque()
     while True:
         child = subprocess.Popen(list(argv), preexec_fn=_die_with_parent)  # noqa: PLW1509
+        if stopping:  # the stop came while the child was being started: pass it on now
+            child.send_signal(stopping)
         code = child.wait()
         if stopping or code == 0:
             return code

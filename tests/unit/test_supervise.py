@@ -85,3 +85,28 @@ def test_a_killed_supervisor_leaves_no_worker_behind(tmp_path: Path) -> None:
 
     child.wait(20)  # raises psutil.TimeoutExpired if the child outlived its supervisor
     assert not child.is_running()
+
+
+def test_a_stop_that_comes_while_the_child_is_being_started_still_reaches_it() -> None:
+    # The stop lands before Popen returns (a `docker stop` right at start): the supervisor has
+    # no child to forward it to yet, and must pass it on once the child exists.
+    script = (
+        "import os, signal, subprocess, sys\n"
+        "from worker.supervise import supervise\n"
+        "real = subprocess.Popen\n"
+        "def popen(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(*args, **kwargs)\n"
+        "subprocess.Popen = popen\n"
+        "code = supervise([sys.executable, '-c', 'import time; time.sleep(60)'], pause_s=0)\n"
+        "print(code, flush=True)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=Path(__file__).parents[2], stdout=subprocess.PIPE
+    )
+    try:
+        out, _ = parent.communicate(timeout=30)
+    finally:
+        parent.kill()
+
+    assert int(out) == -signal.SIGTERM

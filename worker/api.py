@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
@@ -27,6 +28,7 @@ from worker.producer import Enqueue, Producer
 from worker.store import OrderStore
 from worker.web.auth import basic_ok, bearer_ok, warn_if_open, webhook_credentials
 from worker.web.body import BodyLimit, InvalidJson, is_json, parse_json
+from worker.web.handoff import WebhookHandoff
 from worker.web.metrics import build_registry
 from worker.web.openapi import ERRORS, describe_bodies
 from worker.web.views import order_view
@@ -77,6 +79,14 @@ class _Deps:
     def webhook_authorised(self, request: Request) -> bool:
         return basic_ok(request.headers.get("authorization", ""), self.webhook_auth)
 
+    def hand_off(self, note_id: str) -> None:
+        """Pass a recorded notification on; never raises (it is recorded with a leased timer:
+        if this fails, a sweeper sends it)."""
+        try:
+            self.enqueue_notification(note_id)
+        except Exception as exc:
+            log.warning("webhook.enqueue_deferred", error=type(exc).__name__)
+
 
 def create_app(
     *,
@@ -87,7 +97,8 @@ def create_app(
     broker_ping: Callable[[], None] | None = None,
     logins: Logins | None = None,
 ) -> FastAPI:
-    """The ASGI app. `enqueue(bl, ref)` and `enqueue_notification(id)` hand work to Celery;
+    """The ASGI app. `enqueue(bl, ref)` hands a new order to Celery, `enqueue_notification(id)`
+    a recorded webhook (in production `WebhookHandoff`: applied here, after the answer);
     `logins`: the businesses logged in to K-Series: a submission for a location none covers is
     refused (422); refused tokens are shown by `/readyz` and `/metrics`."""
     app = FastAPI(title="orderflow", version="0.1.0")
@@ -202,11 +213,10 @@ def _webhook_routes(app: FastAPI, deps: _Deps) -> None:
         # may stop calling an endpoint that refuses what it sends): the task records why.
         note_id = await run_in_threadpool(deps.store.record_notification, payload, utcnow())
         deps.webhooks.labels(outcome="recorded").inc()
-        try:
-            await run_in_threadpool(deps.enqueue_notification, note_id)
-        except Exception as exc:  # recorded with a leased timer: the sweeper sends it
-            log.warning("webhook.enqueue_deferred", error=type(exc).__name__)
-        return JSONResponse({"status": "ok", "id": note_id})
+        # Answered once recorded; handed off after the answer is sent (on the thread pool).
+        return JSONResponse(
+            {"status": "ok", "id": note_id}, background=BackgroundTask(deps.hand_off, note_id)
+        )
 
 
 def _ops_routes(app: FastAPI, deps: _Deps, registry: CollectorRegistry) -> None:
@@ -259,10 +269,19 @@ def build_app() -> FastAPI:
 
         send_advance(bl, ref, retry=False)
 
-    def enqueue_notification(note_id: str) -> None:
+    def send_notification(note_id: str) -> None:
         from worker.celery import send_notification
 
         send_notification(note_id, retry=False)
+
+    def send_follow_up(bl: int, ref: str) -> None:
+        from worker.celery import send_advance
+
+        send_advance(bl, ref, retry=False, after_webhook=True)
+
+    # Webhooks are applied here, after the answer; only the K-Series calls they make due
+    # become Celery tasks (`worker.web.handoff`).
+    enqueue_notification = WebhookHandoff(runtime.engine, send_notification, send_follow_up)
 
     def broker_ping() -> None:
         from worker.celery import app as celery_app

@@ -43,15 +43,22 @@ def _logging(**_: object) -> None:
 
 
 def send_advance(
-    business_location_id: int, reference: str, *, retry: bool = True, under_way: bool = False
+    business_location_id: int,
+    reference: str,
+    *,
+    retry: bool = True,
+    under_way: bool = False,
+    after_webhook: bool = False,
 ) -> None:
     """Send `orderflow.advance` by name: a new order to the new-order queue (read last); with
-    `under_way` (the sweeper's timer-driven steps) to the queue read before it."""
+    `under_way` (the sweeper's timer-driven steps) to the queue read before it; with
+    `after_webhook` (what a webhook the API applied made due) to the events queue, read first."""
+    queue = EVENT_QUEUE if after_webhook else QUEUE if under_way else NEW_QUEUE
     app.send_task(
         ADVANCE_TASK,
         args=(business_location_id, reference),
         retry=retry,
-        **send_options(app.conf.broker_url, QUEUE if under_way else NEW_QUEUE),
+        **send_options(app.conf.broker_url, queue),
     )
 
 

@@ -259,7 +259,7 @@ class Engine:
         one whose processing fails unexpectedly is tried again (its timer stays leased) and
         parked after MAX_NOTIFICATION_FAILURES, never retried on every lease for a month."""
         try:
-            after = self._apply_notification(note_id)
+            after = self.apply_recorded(note_id)
         except (StoreUnavailable, redis.RedisError):
             raise  # Redis' trouble, not the notification's: its timer fires again
         except Exception as exc:
@@ -277,8 +277,10 @@ class Engine:
         with structlog.contextvars.bound_contextvars(business_location_id=bl, reference=ref):
             return self.advance(bl, ref, current=after)
 
-    def _apply_notification(self, note_id: str) -> Order | None:
-        """The order the notification was applied to, or None (kept, ignored or parked)."""
+    def apply_recorded(self, note_id: str) -> Order | None:
+        """Apply a recorded notification without calling K-Series: the order it was applied
+        to, or None (kept, ignored or parked). Raises what went wrong (the API hands such a
+        notification to a worker, whose `apply_notification` counts and parks failures)."""
         document = self.store.notification(note_id)
         if document is None:
             self.store.notification_done(note_id)

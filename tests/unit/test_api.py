@@ -6,6 +6,7 @@ import base64
 from collections.abc import Iterator
 
 import pytest
+import structlog.testing
 from fastapi.testclient import TestClient
 
 from config.settings import Settings
@@ -137,6 +138,33 @@ def test_a_webhook_with_the_right_credentials_is_recorded_and_handed_off(api: Ha
     assert response.status_code == 200
     assert len(api.notes) == 1
     assert api.store.notification(api.notes[0])["payload"] == note  # type: ignore[index]
+
+
+def test_a_webhook_whose_hand_off_fails_is_still_answered_with_its_recorded_id(
+    api: Harness,
+) -> None:
+    def broker_down(_: str) -> None:
+        raise ConnectionError("broker down")
+
+    note = {"type": "ORDER", "status": "SUCCESS", "thirdPartyReference": "r1"}
+    app = create_app(
+        settings=api.settings,
+        store=api.store,
+        enqueue=lambda *_: None,
+        enqueue_notification=broker_down,
+    )
+    with structlog.testing.capture_logs() as logs:
+        response = TestClient(app).post(
+            "/webhooks/kseries", json=note, headers={"Authorization": BASIC}
+        )
+    assert response.status_code == 200
+    note_id = response.json()["id"]
+    assert api.store.notification(note_id)["payload"] == note  # type: ignore[index]
+    # recorded with a leased timer: a sweeper sends it when the lease runs out
+    assert api.redis.zscore("orderflow:timers", f"n:{note_id}") is not None
+    assert {"event": "webhook.enqueue_deferred", "error": "ConnectionError"} in [
+        {key: line.get(key) for key in ("event", "error")} for line in logs
+    ]
 
 
 @pytest.mark.parametrize(

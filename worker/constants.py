@@ -21,6 +21,10 @@ HELD_ORDERS = PREFIX + ":held:{bl}"
 HELD_LOCATIONS = PREFIX + ":held-locations"  # zset bl -> the latest deadline of its held orders
 # hash bl -> orders of the location that ended undelivered in a row (0: the field is deleted)
 UNDELIVERED_IN_A_ROW = PREFIX + ":undelivered-in-a-row"
+# A location's usual time from K-Series' 200 to the order on the POS (ms, a moving average of
+# what its orders took); forgotten a day after its last order reached the POS.
+TIME_TO_POS = PREFIX + ":time-to-pos:{bl}"
+TIME_TO_POS_TTL_S = 86_400
 THROTTLE = (
     PREFIX + ":throttle:{bl}"
 )  # set while K-Series rate-limits this location (PX = Retry-After)

@@ -9,7 +9,7 @@ and every write is a compare-and-set in the store.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 import structlog
@@ -178,9 +178,15 @@ class Engine:
         turn = self.store.next_turn(bl, member, self.clock(), spacing_ms)
         if turn > 0:  # the location is rate-limited: wait for its turn without calling
             return Throttled(_call_name(action), turn)
+        # A submit or payment accepted: its first look waits the location's usual time to POS.
+        learned = (
+            self.locations.time_to_pos(bl)
+            if action in (Action.SUBMIT, Action.POST_PAYMENT)
+            else None
+        )
         try:
             with calls_for(bl, order.reference):  # the ops page's call log (kseries.call_log)
-                return self._call(action, order, preflight=kept is None)
+                return self._call(action, order, preflight=kept is None, time_to_pos=learned)
         except RateLimited as exc:
             wait = exc.retry_after_s if exc.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
             hold = min(max(wait, 0.001), RATE_LIMIT_MAX_S)
@@ -213,7 +219,14 @@ class Engine:
                 return SubmitRejected(str(exc))
             return Retry(_call_name(action), str(exc), retry_after)
 
-    def _call(self, action: Action, order: Order, *, preflight: bool = True) -> Event:
+    def _call(
+        self,
+        action: Action,
+        order: Order,
+        *,
+        preflight: bool = True,
+        time_to_pos: timedelta | None = None,
+    ) -> Event:
         bl, ref = order.business_location_id, order.reference
         if action is Action.SUBMIT:
             if self.readiness_check and preflight:
@@ -223,7 +236,7 @@ class Engine:
                     why = why_not_ready(readiness.status, readiness.posStatus)
                     return Retry("readiness", f"location not ready for online orders ({why})")
             answer = self.client.submit_order(order.submission.type, order.submission.order)
-            return SubmitAccepted(duplicate=answer == "duplicate")
+            return SubmitAccepted(duplicate=answer == "duplicate", time_to_pos=time_to_pos)
         if action is Action.SUBMIT_DEADLINE:
             # An earlier try may have reached K-Series although no answer came back.
             sale = self.client.sale_by_reference(bl, ref) if order.submit_attempts else None
@@ -249,7 +262,9 @@ class Engine:
         )
         log.info("payment.post", payment_reference=payment.reference, amount=str(payment.amount))
         answer = self.client.apply_payment(body)
-        return PaymentAccepted(payment.reference, duplicate=answer == "duplicate")
+        return PaymentAccepted(
+            payment.reference, duplicate=answer == "duplicate", time_to_pos=time_to_pos
+        )
 
     # --- notifications ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ K-Series sent, deadlines that passed. They carry no I/O and no Redis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 __all__ = [
@@ -59,6 +60,9 @@ class Snapshot:
 @dataclass(frozen=True)
 class SubmitAccepted:
     duplicate: bool = False  # 409: K-Series had accepted it before
+    # How long the location's orders have lately taken to reach the POS (None: not known):
+    # no first look before then, since the order is most likely not there yet.
+    time_to_pos: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class CheckMissing:
 class PaymentAccepted:
     reference: str
     duplicate: bool = False
+    time_to_pos: timedelta | None = None  # as SubmitAccepted's: a payment takes the same path
 
 
 @dataclass(frozen=True)

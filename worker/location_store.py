@@ -22,6 +22,16 @@ from worker import constants as k
 
 __all__ = ["LocationStore"]
 
+_WEIGHT = 0.3  # of each new observation in the moving average (the last ~5 orders count most)
+# Move a location's average time to the POS towards one observation (the first one sets it).
+_AVERAGE = """
+local old, seen = tonumber(redis.call('GET', KEYS[1])), tonumber(ARGV[1])
+local new = seen
+if old then new = math.floor(old + (seen - old) * tonumber(ARGV[2]) + 0.5) end
+redis.call('SET', KEYS[1], new, 'PX', ARGV[3])
+return new
+"""
+
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
@@ -102,10 +112,27 @@ class LocationStore:
             pipe.expire(k.UNDELIVERED_IN_A_ROW, k.RECORD_TTL_S)
             pipe.execute()
 
-    def reset_undelivered(self, bl: int) -> None:
-        """An order of this location got onto the POS: the run of failures is over."""
+    # --- how long a location's orders take to reach the POS ---------------------------------------
+
+    def reached_pos(self, bl: int, took_ms: int | None) -> None:
+        """An order of this location got onto the POS (`took_ms` after K-Series' 200, when
+        known): the run of failures is over, and the usual time to the POS moves towards it."""
         with suppress(redis.RedisError):
-            self._r.hdel(k.UNDELIVERED_IN_A_ROW, str(bl))
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hdel(k.UNDELIVERED_IN_A_ROW, str(bl))
+            if took_ms is not None:
+                key = k.TIME_TO_POS.format(bl=bl)
+                pipe.eval(_AVERAGE, 1, key, took_ms, _WEIGHT, k.TIME_TO_POS_TTL_S * 1000)
+            pipe.execute()
+
+    def time_to_pos(self, bl: int) -> int | None:
+        """The location's usual time to the POS (ms), or None: none of its orders got there
+        today. Best effort: unknown when Redis cannot say."""
+        try:
+            raw = self._r.get(k.TIME_TO_POS.format(bl=bl))
+        except redis.RedisError:
+            return None
+        return int(str(raw)) if raw else None
 
     def undelivered_in_a_row(self) -> dict[int, int]:
         with self._errors():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,11 +15,16 @@ from worker.lifecycle.policy import Policy
 from worker.money import cents
 from worker.order import AccountFacts, HistoryEntry, Order, Payment, Status
 
+# A learned time to the POS delays the first look by at most this (a wrong one costs little).
+LEARNED_WAIT_MAX = timedelta(minutes=2)
+
 __all__ = [
+    "LEARNED_WAIT_MAX",
     "confirm",
     "decide_settlement",
     "event_name",
     "first_check",
+    "first_look",
     "history",
     "merge",
     "move",
@@ -146,14 +151,29 @@ def replace_payment(order: Order, payment: Payment) -> tuple[Payment, ...]:
     return tuple(payment if p.reference == payment.reference else p for p in order.payments)
 
 
-def first_check(order: Order, now: datetime, policy: Policy, deadline: datetime) -> datetime:
-    start = max(now, order.scheduled_at or now)
-    if policy.confirmation is Confirmation.WEBHOOK:
-        return deadline
+def first_look(policy: Policy, time_to_pos: timedelta | None) -> timedelta:
+    """How long after K-Series' 200 orderflow first looks for the outcome itself (hybrid and
+    poll modes): the configured wait, or longer when the location's orders have lately taken
+    longer to reach the POS (plus a tenth), never more than `LEARNED_WAIT_MAX`."""
     wait = (
         policy.webhook_wait if policy.confirmation is Confirmation.HYBRID else policy.poll_initial
     )
-    return min(start + wait, deadline)
+    if time_to_pos is None:
+        return wait
+    return max(wait, min(time_to_pos * 1.1, LEARNED_WAIT_MAX))
+
+
+def first_check(
+    order: Order,
+    now: datetime,
+    policy: Policy,
+    deadline: datetime,
+    time_to_pos: timedelta | None = None,
+) -> datetime:
+    start = max(now, order.scheduled_at or now)
+    if policy.confirmation is Confirmation.WEBHOOK:
+        return deadline
+    return min(start + first_look(policy, time_to_pos), deadline)
 
 
 def reopen_for_settlement(order: Order, now: datetime, note: str) -> Order:

@@ -51,7 +51,7 @@ def submit_accepted(order: Order, event: SubmitAccepted, now: datetime, policy: 
         detail,
         accepted_at=now,
         confirm_deadline=deadline,
-        wake_at=first_check(order, now, policy, deadline),
+        wake_at=first_check(order, now, policy, deadline, event.time_to_pos),
         last_error=None,
         late_lookups=0,
     )

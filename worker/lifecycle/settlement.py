@@ -17,6 +17,7 @@ from worker.lifecycle.moves import (
     confirm,
     decide_settlement,
     event_name,
+    first_look,
     merge,
     move,
     note,
@@ -143,10 +144,8 @@ def payment_accepted(order: Order, event: PaymentAccepted, now: datetime, policy
     )
     if policy.confirmation is Confirmation.WEBHOOK:
         wake = deadline
-    elif policy.confirmation is Confirmation.HYBRID:
-        wake = now + policy.webhook_wait
     else:
-        wake = now + policy.poll_initial
+        wake = now + first_look(policy, event.time_to_pos)
     return note(
         order,
         now,

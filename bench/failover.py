@@ -14,7 +14,6 @@ asserts it.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import threading
@@ -24,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +33,7 @@ import redis
 from bench.demo import OFFLINE_LOCATION, SCENARIOS, Scenario, scenario_body
 from bench.sentinels import Topology
 from worker import constants as k
+from worker.record_codec import decode
 from worker.redis_client import redis_for
 from worker.stack import Stack, StackConfig
 
@@ -172,10 +171,10 @@ def _versions(client: redis.Redis, now: float) -> tuple[dict[str, int], set[str]
     for key, raw in zip(keys, client.mget(keys) if keys else [], strict=True):
         if not raw:
             continue
-        record = json.loads(raw)
-        versions[key] = int(record["version"])
-        wake = record.get("wake_at")
-        if wake is None or datetime.fromisoformat(wake).timestamp() <= now:
+        record = decode(raw)
+        versions[key] = record.version
+        wake = record.wake_at
+        if wake is None or wake.timestamp() <= now:
             due.add(key)
     return versions, due
 
@@ -196,7 +195,7 @@ def _watch(
             time.sleep(0.05)
             continue
         for key, raw in zip(list(waiting), raws, strict=True):
-            if raw is None or int(json.loads(raw)["version"]) > waiting[key]:
+            if raw is None or decode(raw).version > waiting[key]:
                 del waiting[key]
                 report.first_move_s = report.first_move_s or time.time() - killed_at
         if report.all_due_moved_s is None and not due & set(waiting):

@@ -16,7 +16,7 @@ import redis
 
 from bench.demo import SCENARIOS, scenario_body
 from worker import constants as k
-from worker.order import Order
+from worker.record_codec import decode
 from worker.store import OrderStore
 
 __all__ = [
@@ -155,7 +155,7 @@ def read_orders(r: redis.Redis, keys: list[tuple[int, str]], batch: int = 500) -
         for raw in r.mget([OrderStore.order_key(bl, ref) for bl, ref in chunk]):
             if not raw:
                 continue
-            order = Order.model_validate_json(raw)
+            order = decode(raw)
             out.append(
                 OrderTimes(
                     bl=order.business_location_id,

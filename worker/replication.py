@@ -13,7 +13,6 @@ mark, WAIT. A replica that acknowledged the mark holds everything written before
 
 from __future__ import annotations
 
-import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ import redis
 from worker import constants as k
 from worker.errors import NotReplicated
 from worker.order import Order
+from worker.record_codec import decode
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -72,7 +72,7 @@ class ReplicatedWrites:
             pipe.set(k.REPLICATION_MARK, order.key, px=k.REPLICATION_MARK_TTL_MS)
             pipe.wait(wanted, self._replication.timeout_ms)
             raw, _, acknowledged = pipe.execute()
-        if not raw or int(json.loads(raw).get("version", 0)) < order.version:
+        if not raw or decode(raw).version < order.version:
             raise NotReplicated(f"order {order.key} is not on the primary (lost in a failover?)")
         if int(acknowledged) < wanted:
             raise NotReplicated(

@@ -1,10 +1,10 @@
 """The order store: every Redis key orderflow owns, behind one repository.
 
-Each order is one JSON record with a `version`; a transition is a compare-and-set
-(WATCH/MULTI) that also moves the order's durable timer and status index in the same
-transaction, so state, timer and index can never disagree. Timers live in sorted sets and
-are claimed by a Lua script that leases them: a claimed timer whose worker dies fires again
-when its lease runs out.
+Each order is one record with a `version` (JSON, stored compressed: `worker.record_codec`); a
+transition is a compare-and-set (WATCH/MULTI) that also moves the order's durable timer and
+status index in the same transaction, so state, timer and index can never disagree. Timers
+live in sorted sets and are claimed by a Lua script that leases them: a claimed timer whose
+worker dies fires again when its lease runs out.
 
 Retention: every key and index entry of an order ends with the order's record
 (`RECORD_TTL_S` after its last write). Indexes are sorted sets scored by that expiry; readers
@@ -27,9 +27,10 @@ from worker.errors import OrderNotFound, StoreUnavailable
 from worker.inbox import NotificationInbox
 from worker.location_store import LocationStore
 from worker.order import Order, Status
+from worker.record_codec import decode, encode
 from worker.replication import NO_REPLICAS, ReplicatedWrites, Replication
 
-__all__ = ["OrderStore", "TimerKind", "dump_order"]
+__all__ = ["OrderStore", "TimerKind"]
 
 TimerKind = str  # "o" (order), "n" (notification) or "e" (status events)
 
@@ -50,12 +51,6 @@ def _ms(when: datetime) -> int:
 def _now_ms() -> int:
     """Wall-clock now, as the index scores use it (Redis' own TTLs use its clock, the same)."""
     return int(time.time() * 1000)
-
-
-def dump_order(order: Order) -> str:
-    """The stored record. Nulls are left out (every nullable field defaults to None, so the
-    record reads back equal): a waiting order's record is ~1.2 KB instead of ~1.9 KB."""
-    return order.model_dump_json(exclude_none=True)
 
 
 @contextmanager
@@ -106,7 +101,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
     def get(self, bl: int, ref: str) -> Order | None:
         with _redis_errors():
             raw = self._r.get(self.order_key(bl, ref))
-        return Order.model_validate_json(raw) if raw else None
+        return decode(raw) if raw else None
 
     def create(self, order: Order, now: datetime) -> tuple[Order, bool]:
         """Store a new order with its timer leased from `now`; an existing one is returned.
@@ -117,7 +112,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         def txn(pipe: Any) -> tuple[Order, bool]:
             existing = pipe.get(key)
             if existing:
-                return Order.model_validate_json(existing), False
+                return decode(existing), False
             pipe.multi()
             self._put(pipe, order, None)
             pipe.zadd(k.NEW_TIMERS, {self._member(order): _ms(now) + self._lease_ms})
@@ -135,7 +130,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
             raw = pipe.get(key)
             if not raw:
                 raise OrderNotFound(bl, ref)
-            before = Order.model_validate_json(raw)
+            before = decode(raw)
             after = change(before).model_copy(update={"version": before.version + 1})
             pipe.multi()
             self._put(pipe, after, before)
@@ -154,7 +149,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
         expires = now + k.RECORD_TTL_S * 1000
         pipe.set(
             self.order_key(order.business_location_id, order.reference),
-            dump_order(order),
+            encode(order),
             px=k.RECORD_TTL_S * 1000,
         )
         status_index = k.STATUS_INDEX.format(status=order.status)
@@ -345,7 +340,7 @@ class OrderStore(NotificationInbox, LocationStore, ReplicatedWrites):
 
         def txn(pipe: Any) -> None:
             raw = pipe.get(key)
-            if not raw or Order.model_validate_json(raw).version != order.version:
+            if not raw or decode(raw).version != order.version:
                 return
             pipe.multi()
             self._timer(pipe, order)

@@ -3,8 +3,10 @@ limits and timers (mutation testing, issue 10)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +20,7 @@ from tests.builders import BL, T0, new_order
 from worker import constants as k
 from worker.errors import OrderNotFound
 from worker.order import HistoryEntry, Order, Payment, Status
+from worker.record_codec import Z1
 from worker.store import OrderStore
 
 
@@ -286,11 +289,31 @@ def test_a_new_orders_timer_is_leased_for_eight_seconds_by_default() -> None:
     assert store.claim_due(T0 + timedelta(seconds=8), new=True) == [f"o:{BL}:shop-1"]
 
 
-def test_the_stored_record_leaves_nulls_out_and_reads_back_equal() -> None:
+def test_the_stored_record_is_compressed_without_nulls_or_defaults_and_reads_back() -> None:
     store, client, _ = _fake()
     order, _ = store.create(new_order(), T0)
     raw = client.get(k.ORDER_KEY.format(bl=BL, ref="shop-1"))
-    assert isinstance(raw, str) and "null" not in raw
+    assert isinstance(raw, str) and raw.startswith("z1:")
+    inflated = zlib.decompressobj(zdict=Z1).decompress(base64.b64decode(raw.removeprefix("z1:")))
+    assert json.loads(inflated) == {  # no null, no `"status":"queued"`, `"version":0`, `[]`, 0
+        "business_location_id": BL,
+        "reference": "shop-1",
+        "submission": {
+            "settleRemaining": {"paymentMethod": "OOPAYMENT", "maxAmount": "5.00"},
+            "order": {
+                "businessLocationId": BL,
+                "thirdPartyReference": "shop-1",
+                "customerInfo": {"firstName": "Jane", "email": "jane@example.com"},
+                "payment": {"paymentMethod": "OOPAYMENT", "paymentAmount": "10.00"},
+                "items": [{"quantity": 1, "sku": "BURGER"}],
+            },
+        },
+        "fingerprint": order.fingerprint,
+        "created_at": "2026-11-22T12:00:00Z",
+        "delivery_ttl_ms": 60000,
+        "submit_deadline": "2026-11-22T12:01:00Z",
+        "history": [{"at": "2026-11-22T12:00:00Z", "status": "queued", "event": "submitted"}],
+    }
     assert store.get(BL, "shop-1") == order
 
 

@@ -116,13 +116,22 @@ def test_an_order_its_task_keeps_failing_on_is_parked_after_a_few_tries(
     assert "jane@example.com" not in repr(lines) + repr(parked.history)
 
 
+@pytest.mark.parametrize(
+    "unreadable",
+    [
+        '{"status": "queued", "amount": 1e27}',  # plain JSON, as records were once written
+        "z1:bm90IGRlZmxhdGU=",  # the current prefix, but no deflate stream behind it
+        "z1:***",  # not base64
+        "z9:eJzLSM3JyVcozy/KSQEAGgQEXQ==",  # a prefix no version of orderflow wrote
+    ],
+)
 def test_an_order_whose_record_no_longer_reads_is_set_aside_not_retried_for_a_month(
-    store: OrderStore, wire: Any
+    store: OrderStore, wire: Any, unreadable: str
 ) -> None:
     wire(store, _engine(store))
     store.create(new_order(), T0)
     key = k.ORDER_KEY.format(bl=BL, ref="shop-1")
-    store._r.set(key, '{"status": "queued", "amount": 1e27}', keepttl=True)
+    store._r.set(key, unreadable, keepttl=True)
 
     for _ in range(MAX_FAILURES):
         tasks.orders.advance(BL, "shop-1")

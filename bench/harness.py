@@ -132,10 +132,14 @@ class SideWorker:
 
 class CpuSampler:
     """CPU seconds (user + system, children included) of some processes, sampled in the
-    background so any window can be read afterwards."""
+    background so any window can be read afterwards. Those named in `alone` count without
+    their children: the bench's own process is the parent of the whole stack it started."""
 
-    def __init__(self, pids: dict[str, int], interval_s: float = 0.25) -> None:
+    def __init__(
+        self, pids: dict[str, int], interval_s: float = 0.25, alone: Iterable[str] = ()
+    ) -> None:
         self._procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._alone = frozenset(alone)
         self._interval = interval_s
         self.samples: list[tuple[float, dict[str, float]]] = []
         self._stop = threading.Event()
@@ -146,6 +150,9 @@ class CpuSampler:
         for name, proc in self._procs.items():
             try:
                 t = proc.cpu_times()
+                if name in self._alone:
+                    out[name] = t.user + t.system
+                    continue
                 total = t.user + t.system + t.children_user + t.children_system
                 for child in proc.children(recursive=True):  # e.g. a supervised worker
                     with contextlib.suppress(psutil.Error):

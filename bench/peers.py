@@ -28,12 +28,25 @@ from worker.stack import StackConfig
 __all__ = ["run_naive", "run_naive_sweep", "run_noop"]
 
 
+# Past the last thread count asked for, the sweep doubles while the peer still gains this much:
+# the peer's best is a peak found, not the edge of the list.
+STILL_GROWING = 1.05
+MAX_EXTRA_DOUBLINGS = 3
+
+
 def run_naive_sweep(opts: BenchOptions, workdir: Path, series: Series, log: Log) -> dict[str, Any]:
-    """The naive peer at every thread count in `opts.naive_threads`; `best` is the fastest."""
+    """The naive peer at every thread count in `opts.naive_threads`, then at twice the last
+    while that still gains more than 5 % (at most three more); `best` is the fastest."""
     runs = [
         run_naive(opts, workdir / f"threads-{threads}", series, log, threads)
         for threads in opts.naive_threads
     ]
+    for _ in range(MAX_EXTRA_DOUBLINGS if not opts.quick else 0):
+        if len(runs) < 2 or runs[-1]["throughput"] <= STILL_GROWING * runs[-2]["throughput"]:
+            break
+        threads = 2 * runs[-1]["threads"]
+        log(f"naive peer still faster at {runs[-1]['threads']} threads: trying {threads}")
+        runs.append(run_naive(opts, workdir / f"threads-{threads}", series, log, threads))
     best = max(runs, key=lambda run: run["throughput"])
     return {"runs": runs, "best": best}
 

@@ -53,6 +53,13 @@ def plainly() -> Iterator[None]:
     help="comma-separated thread counts for the naive peer [8,64,256,512; quick 8,32]",
 )
 @click.option(
+    "--naive-poll",
+    type=click.FloatRange(min=0.01),
+    default=0.25,
+    show_default=True,
+    help="the naive peer's pause between sale lookups (s): longer suits a slow POS",
+)
+@click.option(
     "--pos-delay", type=float, default=2.0, show_default=True, help="sandbox POS delay (s)"
 )
 @click.option(
@@ -86,6 +93,7 @@ def bench(  # noqa: PLR0917 -- click passes options by name
     orders: int | None,
     concurrency: int,
     naive_threads: str | None,
+    naive_poll: float,
     pos_delay: float,
     rate: float | None,
     latency_rate: float | None,
@@ -111,7 +119,13 @@ def bench(  # noqa: PLR0917 -- click passes options by name
                 "comma-separated integers", param_hint="--naive-threads"
             ) from None
     overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    overrides |= {"concurrency": concurrency, "pos_delay_s": pos_delay, "rate": rate, "out": out}
+    overrides |= {
+        "concurrency": concurrency,
+        "pos_delay_s": pos_delay,
+        "naive_poll_s": naive_poll,
+        "rate": rate,
+        "out": out,
+    }
     opts = BenchOptions.quick_size(**overrides) if quick else BenchOptions(**overrides)
     with plainly():
         report = run_bench(opts, log=lambda line: click.echo(line, err=True))

@@ -164,9 +164,11 @@ UNREADABLE = {
         "z9:" + _GOOD[3:],  # a prefix no version wrote
         "Zoë Łukasiewicz-Brandt",  # no prefix at all: and never quoted back
         "",
+        "z1",  # a known prefix without its colon is no prefix
     ],
     "corrupt base64 after z1:": [
         "z1:***",
+        "z1:" + _GOOD[3:10] + ":" + _GOOD[10:],  # the prefix ends at the first colon
         "z1:" + _GOOD[3:-1],
         "z1:" + _GOOD[3:] + "\n",
         "z1:Zoë" + _GOOD[6:],
@@ -206,6 +208,16 @@ def test_an_unreadable_record_raises_a_validation_error_saying_why_and_quoting_n
         }
     ]
     assert "Zo" not in str(raised.value)
+
+
+def test_the_error_of_an_unreadable_record_reads_as_one_line_about_the_order_record() -> None:
+    with pytest.raises(ValidationError) as raised:
+        decode("z9:abc")
+    assert str(raised.value).splitlines() == [
+        "1 validation error for Order",
+        "  stored order record cannot be read: not JSON and no known format prefix (z1)"
+        " [type=record_unreadable]",
+    ]
 
 
 def test_a_record_that_inflates_to_no_order_fails_as_an_invalid_json_record_always_did() -> None:

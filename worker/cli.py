@@ -334,6 +334,9 @@ def up(api_port: int, sandbox_port: int, flower_port: int, pos_delay: float, swe
 
 def _wait_for_interrupt(stack: Any) -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C stops the stack even when SIGINT came ignored from the parent (a job started in
+    # the background by a non-interactive shell, `nohup`): Python installs no handler then.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             for name, process in list(stack.processes.items()):

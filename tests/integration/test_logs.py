@@ -43,20 +43,22 @@ def with_customer(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def wait_logged(stack: Stack, references: list[str], timeout: float = 30.0) -> None:
-    """Until the worker's log names every order's final transition (the log is written after
-    the record, so a terminal status over HTTP does not mean the line is there yet)."""
+    """Until a log names every order's final transition: the worker's, or the API's, which
+    applies webhooks (the log is written after the record, so a terminal status over HTTP does
+    not mean the line is there yet)."""
     deadline = time.monotonic() + timeout
     while True:
         ended = [
             line
-            for line in logs(stack).get("worker.log", "").splitlines()
+            for name in ("worker.log", "api.log")
+            for line in logs(stack).get(name, "").splitlines()
             if '"order.transition"' in line and any(f'"to_status": "{s}"' in line for s in TERMINAL)
         ]
         missing = [ref for ref in references if not any(f'"{ref}"' in line for line in ended)]
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"worker.log never mentioned {missing}")
+            raise AssertionError(f"neither worker.log nor api.log mentioned {missing}")
         time.sleep(0.2)
 
 

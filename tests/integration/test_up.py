@@ -29,7 +29,20 @@ def _status(url: str) -> int:
         return 0
 
 
-def test_up_serves_the_whole_stack_and_ctrl_c_stops_all_of_it() -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "sigint",
+    [
+        "inherited as default",
+        # a job a non-interactive shell started in the background (`cmd &`, nohup): Python
+        # then installs no Ctrl-C handler of its own, and `up` must
+        "inherited as ignored",
+    ],
+)
+def test_up_serves_the_whole_stack_and_ctrl_c_stops_all_of_it(sigint: str) -> None:
     api, sandbox, flower = free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -46,6 +59,7 @@ def test_up_serves_the_whole_stack_and_ctrl_c_stops_all_of_it() -> None:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ignore_sigint if sigint == "inherited as ignored" else None,  # noqa: PLW1509
         env={k: v for k, v in __import__("os").environ.items() if not k.startswith("ORDERFLOW_")}
         | {
             "ORDERFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"

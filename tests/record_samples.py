@@ -38,22 +38,8 @@ __all__ = ["dine_in", "journey", "orders", "to_go"]
 def _order(body: dict[str, Any], created: datetime = T0) -> Order:
     submission = SubmissionAdapter.validate_python(body)
     ttl_ms = submission.order.maxTimeToAttemptOrderDeliverToPos or 300_000
-    return Order(
-        business_location_id=submission.order.businessLocationId,
-        reference=submission.order.thirdPartyReference,
-        submission=submission,
-        fingerprint=fingerprint(submission),
-        created_at=created,
-        delivery_ttl_ms=ttl_ms,
-        submit_deadline=created + timedelta(milliseconds=ttl_ms),
-        history=(
-            HistoryEntry(
-                at=created,
-                status=Status.QUEUED,
-                event="submitted",
-                detail=f"{submission.type} order queued",
-            ),
-        ),
+    return Order.queued(
+        submission, created, ttl_ms, event="submitted", detail=f"{submission.type} order queued"
     )
 
 

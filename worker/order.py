@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -189,6 +189,34 @@ class Order(BaseModel):
     replay_of: str | None = None
     replayed_as: str | None = None
     history: tuple[HistoryEntry, ...] = ()
+
+    @classmethod
+    def queued(
+        cls,
+        submission: LocalSubmission | ToGoSubmission,
+        now: datetime,
+        ttl_ms: int,
+        *,
+        event: str,
+        detail: str,
+        digest: str | None = None,
+        replay_of: str | None = None,
+    ) -> Order:
+        """A new order as it is first stored (by the producer, or an operator's replay):
+        queued, its delivery limit counted from `now`. `digest`: the fingerprint when it is not
+        the submission's own (the producer's is of the body as sent, before defaults)."""
+        body = submission.order
+        return cls(
+            business_location_id=body.businessLocationId,
+            reference=body.thirdPartyReference,
+            submission=submission,
+            fingerprint=digest or fingerprint(submission),
+            created_at=now,
+            delivery_ttl_ms=ttl_ms,
+            submit_deadline=now + timedelta(milliseconds=ttl_ms),
+            replay_of=replay_of,
+            history=(HistoryEntry(at=now, status=Status.QUEUED, event=event, detail=detail),),
+        )
 
     @property
     def key(self) -> str:

@@ -16,7 +16,6 @@ from worker.constants import MAX_SCHEDULE_AHEAD_S
 from worker.engine import utcnow
 from worker.errors import InvalidSubmission, ReferenceConflict, StoreUnavailable
 from worker.order import (
-    HistoryEntry,
     LocalSubmission,
     Order,
     Status,
@@ -151,22 +150,13 @@ class Producer:
                 )
             }
         )
-        order = Order(
-            business_location_id=order_body.businessLocationId,
-            reference=order_body.thirdPartyReference,
-            submission=filled,
-            fingerprint=digest,
-            created_at=now,
-            delivery_ttl_ms=ttl,
-            submit_deadline=now + timedelta(milliseconds=ttl),
-            history=(
-                HistoryEntry(
-                    at=now,
-                    status=Status.QUEUED,
-                    event="submitted",
-                    detail=f"{submission.type} order queued",
-                ),
-            ),
+        order = Order.queued(
+            filled,
+            now,
+            ttl,
+            event="submitted",
+            detail=f"{submission.type} order queued",
+            digest=digest,
         )
         stored, created = self._store.create(order, now)
         if not created and stored.fingerprint != digest:

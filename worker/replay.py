@@ -8,12 +8,12 @@ settled is settled again, optionally with a higher `maxAmount`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from worker.errors import OrderflowError, OrderNotFound
 from worker.lifecycle import reopen_for_settlement
-from worker.order import HistoryEntry, Order, SettleRemaining, Status, fingerprint
+from worker.order import HistoryEntry, Order, SettleRemaining, Status
 from worker.store import OrderStore
 
 __all__ = ["ReplayRefused", "replay"]
@@ -87,23 +87,13 @@ def _resend(
     reference = _new_reference(order)
     body = order.submission.order.model_copy(update={"thirdPartyReference": reference})
     submission = order.submission.model_copy(update={"order": body})
-    fresh = Order(
-        business_location_id=order.business_location_id,
-        reference=reference,
-        submission=submission,
-        fingerprint=fingerprint(submission),
-        created_at=now,
-        delivery_ttl_ms=order.delivery_ttl_ms,
-        submit_deadline=now + timedelta(milliseconds=order.delivery_ttl_ms),
+    fresh = Order.queued(
+        submission,
+        now,
+        order.delivery_ttl_ms,
+        event="operator.replay",
+        detail=f"replay of {order.reference}",
         replay_of=order.key,
-        history=(
-            HistoryEntry(
-                at=now,
-                status=Status.QUEUED,
-                event="operator.replay",
-                detail=f"replay of {order.reference}",
-            ),
-        ),
     )
     created, is_new = store.create(fresh, now)
     if not is_new:

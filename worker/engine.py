@@ -164,9 +164,15 @@ class Engine:
         bl = order.business_location_id
         if action is Action.SUBMIT and self.tokens_refused(bl):
             return Held("submit", TOKENS_REFUSED, TOKENS_HOLD_S)
-        # What K-Series last pushed about the location (one Redis read): NOT_READY holds the
-        # order unsent; known READY spares the pre-flight call; unknown or stale decides nothing.
-        kept = self.locations.readiness(bl) if action is Action.SUBMIT else None
+        # What K-Series last pushed about the location: NOT_READY holds the order unsent; known
+        # READY spares the pre-flight call; unknown or stale decides nothing. Read with the
+        # location's usual time to the POS, which an accepted submit or payment waits before
+        # its first look (one Redis read either way).
+        kept, learned = None, None
+        if action is Action.SUBMIT:
+            kept, learned = self.locations.before_submit(bl)
+        elif action is Action.POST_PAYMENT:
+            learned = self.locations.time_to_pos(bl)
         if kept is not None and (why := not_ready(kept)):
             return Held("submit", why, HOLD_S)
         if action is Action.POST_PAYMENT:
@@ -178,12 +184,6 @@ class Engine:
         turn = self.store.next_turn(bl, member, self.clock(), spacing_ms)
         if turn > 0:  # the location is rate-limited: wait for its turn without calling
             return Throttled(_call_name(action), turn)
-        # A submit or payment accepted: its first look waits the location's usual time to POS.
-        learned = (
-            self.locations.time_to_pos(bl)
-            if action in (Action.SUBMIT, Action.POST_PAYMENT)
-            else None
-        )
         try:
             with calls_for(bl, order.reference):  # the ops page's call log (kseries.call_log)
                 return self._call(action, order, preflight=kept is None, time_to_pos=learned)

@@ -125,6 +125,18 @@ class LocationStore:
                 pipe.eval(_AVERAGE, 1, key, took_ms, _WEIGHT, k.TIME_TO_POS_TTL_S * 1000)
             pipe.execute()
 
+    def readiness_and_time_to_pos(self, bl: int) -> tuple[dict[str, Any] | None, int | None]:
+        """The location's kept readiness (`readiness`) and usual time to the POS in ms
+        (`time_to_pos`), in one round trip: a submit reads both.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached (the readiness read always said so).
+        """
+        with self._errors():
+            kept, took = self._r.mget(k.READINESS_KEY.format(bl=bl), k.TIME_TO_POS.format(bl=bl))
+        readiness: dict[str, Any] | None = json.loads(kept) if kept else None
+        return readiness, int(str(took)) if took else None
+
     def time_to_pos(self, bl: int) -> int | None:
         """The location's usual time to the POS (ms), or None: none of its orders got there
         today. Best effort: unknown when Redis cannot say."""

@@ -87,9 +87,13 @@ class Locations:
         self.policy = policy
         self.clock = clock
 
-    def readiness(self, bl: int) -> dict[str, Any] | None:
-        """The location's kept readiness if recent enough to act on, else None (unknown)."""
-        kept = self.store.readiness(bl)
+    def before_submit(self, bl: int) -> tuple[dict[str, Any] | None, timedelta | None]:
+        """What a submit needs to know of its location, in one round trip: its kept readiness
+        if recent enough to act on (else None: unknown), and `time_to_pos`."""
+        kept, took_ms = self.store.readiness_and_time_to_pos(bl)
+        return self._fresh(kept), None if took_ms is None else timedelta(milliseconds=took_ms)
+
+    def _fresh(self, kept: dict[str, Any] | None) -> dict[str, Any] | None:
         if kept is None:
             return None
         received = int(kept.get("received_ms") or kept.get("updated_ms") or 0)

@@ -22,6 +22,7 @@ from worker import constants as k
 
 __all__ = ["LocationStore"]
 
+MAX_TIME_TO_POS_MS = 86_400_000  # a day: longer is no time to the POS orderflow measured
 _WEIGHT = 0.3  # of each new observation in the moving average (the last ~5 orders count most)
 # Move a location's average time to the POS towards one observation (the first one sets it).
 _AVERAGE = """
@@ -31,6 +32,16 @@ if old then new = math.floor(old + (seen - old) * tonumber(ARGV[2]) + 0.5) end
 redis.call('SET', KEYS[1], new, 'PX', ARGV[3])
 return new
 """
+
+
+def _took_ms(raw: Any) -> int | None:
+    """A kept time to the POS, or None: absent, or not a duration orderflow could have written
+    (the key edited by hand): unknown, never an order's failure."""
+    try:
+        took = int(str(raw)) if raw else None
+    except ValueError:
+        return None
+    return took if took is not None and 0 <= took <= MAX_TIME_TO_POS_MS else None
 
 
 def _ms(when: datetime) -> int:
@@ -135,7 +146,7 @@ class LocationStore:
         with self._errors():
             kept, took = self._r.mget(k.READINESS_KEY.format(bl=bl), k.TIME_TO_POS.format(bl=bl))
         readiness: dict[str, Any] | None = json.loads(kept) if kept else None
-        return readiness, int(str(took)) if took else None
+        return readiness, _took_ms(took)
 
     def time_to_pos(self, bl: int) -> int | None:
         """The location's usual time to the POS (ms), or None: none of its orders got there
@@ -144,7 +155,7 @@ class LocationStore:
             raw = self._r.get(k.TIME_TO_POS.format(bl=bl))
         except redis.RedisError:
             return None
-        return int(str(raw)) if raw else None
+        return _took_ms(raw)
 
     def undelivered_in_a_row(self) -> dict[int, int]:
         with self._errors():

@@ -157,3 +157,14 @@ def test_a_redis_that_fails_costs_the_learning_never_the_order() -> None:
     store = OrderStore(Down(decode_responses=True))
     store.reached_pos(BL, 1_000)  # raises nothing
     assert store.time_to_pos(BL) is None
+
+
+@pytest.mark.parametrize("kept", ["soon", "-5", "1e30", str(10**20), "12.5"])
+def test_a_kept_time_no_order_could_have_taught_is_unknown_never_an_error(kept: str) -> None:
+    clock = Clock()
+    engine = engine_with(FakeKSeries(SALE, **{"A1.1": CHECK}), clock)
+    engine.store._r.set(k.TIME_TO_POS.format(bl=BL), kept)  # edited by hand
+    assert engine.store.time_to_pos(BL) is None
+    order = stored(engine)  # the submit reads it with the readiness: still sent
+    assert order.status is Status.SUBMITTED
+    assert order.wake_at == clock() + 3 * S  # the configured wait, as with nothing learned
